@@ -1,0 +1,39 @@
+"""The calibration branch: the only part of a student that trains.
+
+It maps frozen features to a residual added to the backbone's base score
+(zero for a CNN backbone, the level-word score for a VLM). Features are
+standardised with statistics of the training items, stored as buffers so a
+saved student needs nothing else to score new clips.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class CalibrationHead(nn.Module):
+    """Standardise, then a small MLP (or a linear layer when ``hidden == 0``)."""
+
+    def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        self.dim, self.hidden, self.dropout = dim, hidden, dropout
+        self.register_buffer("feat_mean", torch.zeros(dim))
+        self.register_buffer("feat_std", torch.ones(dim))
+        if hidden > 0:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
+        else:
+            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, 1))
+
+    def set_normalization(self, features: torch.Tensor) -> None:
+        """Fit the standardisation to the training items' features (N, dim)."""
+        self.feat_mean.copy_(features.mean(dim=0))
+        # floor: a feature that is constant on the training items must not blow up elsewhere
+        self.feat_std.copy_(features.std(dim=0).clamp(min=1e-3 * features.std().item() + 1e-8))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = (features - self.feat_mean) / self.feat_std
+        return self.net(x).squeeze(-1)
+
+    def config(self) -> dict:
+        return {"dim": self.dim, "hidden": self.hidden, "dropout": self.dropout}

@@ -1,0 +1,83 @@
+"""A student: frozen backbone + calibration head, saved as a folder.
+
+``save_pretrained(dir)`` writes ``config.json`` (backbone name and options,
+head shape, provenance) and ``model.safetensors`` (the head only: the backbone
+is frozen and reloads from its own weights). ``from_pretrained(dir)`` is the
+inverse and is also how a student becomes a teacher.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from students import BACKBONES
+from students.calibration import CalibrationHead
+from w2s.errors import W2SError
+from w2s.media.clip import Clip
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class Student(torch.nn.Module):
+    """``score = base + head(features)``; higher is better."""
+
+    def __init__(self, backbone_name: str, head: CalibrationHead, backbone=None, meta: dict | None = None):
+        super().__init__()
+        self.backbone_name = backbone_name
+        self.head = head
+        self._backbone = backbone  # built on first use: scoring cached features needs none
+        self.meta = dict(meta or {})
+
+    @property
+    def backbone(self):
+        if self._backbone is None:
+            self._backbone = BACKBONES.resolve(self.backbone_name)()
+        return self._backbone
+
+    def score_features(self, features: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of cached features (N, dim); ``base`` is the backbone's own score, if any."""
+        self.head.eval()
+        with torch.no_grad():
+            residual = self.head(features.float())
+        return residual if base is None else base + residual
+
+    def score(self, clip: Clip) -> float:
+        features = self.backbone.embed(clip)
+        return float(self.score_features(features[None])[0])
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write the folder atomically: a temp folder renamed when complete."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
+        save_file(state, str(tmp / WEIGHTS_NAME))
+        config = {"backbone": self.backbone_name, "head": self.head.config(), "meta": self.meta}
+        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
+        if path.exists():
+            import shutil
+
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> Student:
+        path = Path(path)
+        config_file, weights_file = path / CONFIG_NAME, path / WEIGHTS_NAME
+        if not config_file.is_file() or not weights_file.is_file():
+            raise W2SError(
+                f"{path} is not a saved student: expected {CONFIG_NAME} and {WEIGHTS_NAME} in it "
+                "(a run writes them to runs/NAME/round_XX/student/)"
+            )
+        config = json.loads(config_file.read_text())
+        BACKBONES.check(config["backbone"])
+        head = CalibrationHead(**config["head"])
+        head.load_state_dict(load_file(str(weights_file)))
+        head.eval()
+        return cls(config["backbone"], head, meta=config.get("meta"))

@@ -1,0 +1,42 @@
+"""Teachers: anything that maps a clip to a quality score, higher is better.
+
+Names are ``FAMILY:ARG``: ``pyiqa:piqe`` (any pyiqa no-reference metric),
+``student:PATH`` (a saved student). ``make_teacher`` resolves a name lazily.
+"""
+
+from __future__ import annotations
+
+from w2s.errors import W2SError
+from w2s.registry import Registry, suggest
+
+TEACHER_FAMILIES = Registry(
+    "teacher family",
+    {
+        "pyiqa": "teachers.pyiqa_teacher:PyiqaTeacher",
+        "student": "teachers.student_teacher:StudentTeacher",
+    },
+)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    family, sep, arg = name.partition(":")
+    if not sep or not arg:
+        raise W2SError(
+            f"teacher {name!r} must look like FAMILY:ARG, e.g. 'pyiqa:piqe' or 'student:runs/x/round_00/student' "
+            f"(families: {', '.join(TEACHER_FAMILIES.names())})"
+        )
+    if family not in TEACHER_FAMILIES:
+        raise W2SError(f"unknown teacher family {family!r} in {name!r}: {suggest(family, TEACHER_FAMILIES.names())}")
+    return family, arg
+
+
+def check_teacher(name: str) -> None:
+    """Validate a teacher name without building the model (no weights are loaded)."""
+    family, arg = split_name(name)
+    TEACHER_FAMILIES.resolve(family).check(arg)
+
+
+def make_teacher(name: str, **options):
+    """Build the teacher called ``name``."""
+    family, arg = split_name(name)
+    return TEACHER_FAMILIES.resolve(family)(arg, **options)

@@ -1,0 +1,146 @@
+"""The ``w2s`` command: run, score, samples, list.
+
+Every command is ``main(argv)`` so it runs under ``python -m w2s``,
+``accelerate launch -m w2s`` and pytest alike. A user mistake (W2SError)
+prints one line and exits 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import sys
+
+from w2s.errors import W2SError
+
+log = logging.getLogger("w2s")
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def show_table(k: int, table, title: str | None = None) -> None:
+    """The round's results as a rich table on the terminal."""
+    from rich.table import Table
+
+    t = Table(title=title or f"round {k}: held-out content (SRCC of severity order; VMAF vs clean clip)")
+    for col in table.columns:
+        t.add_column(col, justify="left" if col == "model" else "right")
+    for _, row in table.iterrows():
+        t.add_row(*[v if isinstance(v, str) else ("-" if math.isnan(v) else f"{v:.3f}") for v in row.tolist()])
+    _console().print(t)
+
+
+def cmd_run(args) -> int:
+    from w2s.config import load_config
+    from w2s.report import write_report
+    from w2s.run import run
+
+    config = load_config(args.config, args.set)
+    run_dir = run(config, stop_after=args.stop_after, on_round=show_table)
+    if args.stop_after is None and config.eval.source != "none":
+        report = write_report(config)
+        _console().print(f"report: {report}")
+    _console().print(f"run folder: {run_dir}")
+    return 0
+
+
+def cmd_samples(args) -> int:
+    from w2s.media.samples import build_samples
+
+    paths = build_samples(args.out, split=args.split, seed=args.seed)
+    _console().print(f"{len(paths)} clips in {args.out}")
+    return 0
+
+
+def cmd_score(args) -> int:
+    from w2s.score import score_paths
+
+    df = score_paths(args.model, args.inputs)
+    df.to_csv(args.out, index=False)
+    failed = (df.status != "ok").sum()
+    _console().print(f"scored {len(df) - failed} file(s), {failed} failed -> {args.out}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    from rich.table import Table
+
+    if args.what == "teachers":
+        from teachers.pyiqa_teacher import _nr_metrics
+
+        t = Table("teacher", "notes")
+        for name in _nr_metrics():
+            t.add_row(f"pyiqa:{name}", "pyiqa no-reference metric, pooled over frames")
+        t.add_row("student:PATH", "a saved student (runs/NAME/round_XX/student)")
+    elif args.what == "distortions":
+        from distortions import DISTORTIONS
+
+        t = Table("distortion", "levels", "default ladder (mildest first)")
+        for name in DISTORTIONS.names():
+            d = DISTORTIONS.resolve(name)()
+            t.add_row(name, str(d.levels), ", ".join(map(str, d.ladder)))
+    else:
+        from students import BACKBONES
+
+        t = Table("backbone")
+        for name in BACKBONES.names():
+            t.add_row(name)
+    _console().print(t)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="w2s", description="weak-to-strong video quality assessment without human scores")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run (or resume) the rounds of a config")
+    r.add_argument("config", help="YAML run config, e.g. configs/quickstart.yaml")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. rounds=3")
+    r.add_argument("--stop-after", default=None, help="stop after a stage: label, evalset, pairs:K or round:K")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("samples", help="write the embedded real-content sample pool")
+    s.add_argument("--out", required=True, help="output folder")
+    s.add_argument("--split", default="train", choices=["train", "eval"], help="train content, or held-out eval content")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_samples)
+
+    c = sub.add_parser("score", help="score files or folders with a student or a teacher")
+    c.add_argument("--model", required=True, help="a student folder or a teacher name (pyiqa:piqe)")
+    c.add_argument("inputs", nargs="+", help="videos, images, folders, .csv or .jsonl lists")
+    c.add_argument("--out", required=True, help="CSV to write")
+    c.set_defaults(func=cmd_score)
+
+    ls = sub.add_parser("list", help="list teachers, distortions or backbones")
+    ls.add_argument("what", choices=["teachers", "distortions", "backbones"])
+    ls.set_defaults(func=cmd_list)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("httpx", "urllib3", "timm", "accelerate"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return args.func(args)
+    except W2SError as e:
+        sys.stderr.write(f"w2s: error: {e}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("w2s: interrupted; rerun the same command to resume\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

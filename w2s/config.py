@@ -1,0 +1,214 @@
+"""The run config: typed, validated once, unknown keys fail.
+
+Each field is documented here and only here; ``configs/*.yaml`` override the
+defaults. Paths in a config file resolve against the folder it is run from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from w2s.errors import ConfigError
+from w2s.registry import suggest
+
+
+@dataclass
+class PoolConfig:
+    # folder (recursive), .csv (column `path`) or .jsonl (key `path`) of videos and
+    # images; `samples:train` builds the embedded real-content pool into the run dir
+    source: str = "samples:train"
+    # frames are downscaled (antialiased) so the longer side is at most this; 0 keeps them
+    max_side: int = 320
+    # frame sampler: {name: uniform, num_frames: N} or {name: fps, fps: 1, max_frames: N}
+    sampler: dict = field(default_factory=lambda: {"name": "uniform", "num_frames": 4})
+    # use at most this many pool videos (0: all); the first by id, for quick trials
+    limit: int = 0
+
+
+@dataclass
+class PairsConfig:
+    # random teacher pairs drawn (seeded) among all training items, clean and distorted
+    teacher_pairs: int = 20000
+    # how teachers are combined: `equal` weights, or `reliability` (pairwise accuracy
+    # of each teacher on the known-order distortion pairs)
+    ensemble: str = "equal"
+    # target probability that the milder of two distortion levels is better, for a
+    # level gap of 1 and for a gap of 2 or more (level 0 is the clean clip)
+    gap1_p: float = 0.85
+    gap2_p: float = 0.98
+    # drop teacher pairs whose combined probability is within this of 0.5 (no signal)
+    min_confidence: float = 0.0
+
+
+@dataclass
+class HardCasesConfig:
+    # out-of-fold folds over contents for mining (a head fits its own pairs perfectly)
+    folds: int = 4
+    # add the distortion pairs the out-of-fold student misorders
+    distortion: bool = True
+    # add this many teacher pairs where student and ensemble disagree most (gMAD-style)
+    teacher: int = 2000
+    # candidate teacher pairs scanned for disagreement
+    candidates: int = 50000
+
+
+@dataclass
+class StudentConfig:
+    # frozen perception model, by name in `w2s list backbones`
+    backbone: str = "efficientnet_lite0"
+    # calibration branch: hidden width (0: linear) and dropout
+    hidden: int = 128
+    dropout: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    # pairwise loss: fidelity | ranknet | margin
+    loss: str = "fidelity"
+    epochs: int = 20
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    # weight of the entropy (confidence) regulariser; 0 turns it off
+    confidence_weight: float = 0.0
+    # weight of each pair source in the loss (teacher, distortion, hard)
+    teacher_weight: float = 1.0
+    distortion_weight: float = 1.0
+    hard_weight: float = 1.0
+
+
+@dataclass
+class EvalConfig:
+    # held-out content: `samples:eval` (embedded, no content shared with samples:train),
+    # a folder/CSV/JSONL of clean clips, or `none` to skip evaluation
+    source: str = "samples:eval"
+    # training families re-applied to held-out content; null: the training ladders
+    in_distribution: dict | None = None
+    # families never seen in training, with finer ladders: {family: ladder or null}
+    ood: dict = field(
+        default_factory=lambda: {
+            "h265": [26, 31, 36, 41, 46, 51],
+            "vp9": [24, 34, 44, 52, 58, 63],
+            "motion_blur": [3, 5, 9, 13, 19, 27],
+            "contrast": [0.85, 0.7, 0.55, 0.4, 0.3, 0.2],
+        }
+    )
+    # score codec variants against the clean clip with VMAF (libvmaf in imageio-ffmpeg)
+    vmaf: bool = True
+
+
+@dataclass
+class RunConfig:
+    name: str = "run"
+    # runs are written to `<output_dir>/<name>/`
+    output_dir: str = "runs"
+    seed: int = 0
+    rounds: int = 2
+    # round-0 teachers: `pyiqa:METRIC`, `student:PATH`, ... (`w2s list teachers`)
+    teachers: list = field(default_factory=lambda: ["pyiqa:piqe", "pyiqa:entropy"])
+    # distortion families and their ladders (null: the family's default ladder)
+    distortions: dict = field(
+        default_factory=lambda: {f: None for f in ("blur", "noise", "jpeg", "resize", "darken", "brighten", "h264")}
+    )
+    pool: PoolConfig = field(default_factory=PoolConfig)
+    pairs: PairsConfig = field(default_factory=PairsConfig)
+    hard_cases: HardCasesConfig = field(default_factory=HardCasesConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / self.name
+
+    def validate(self) -> None:
+        """Check values that types alone do not catch; names are checked by the runner."""
+        if self.rounds < 1:
+            raise ConfigError(f"rounds must be at least 1, got {self.rounds}")
+        if not self.teachers:
+            raise ConfigError("teachers is empty: name at least one (see `w2s list teachers`)")
+        if self.pairs.ensemble not in ("equal", "reliability"):
+            raise ConfigError(f"pairs.ensemble must be 'equal' or 'reliability', got {self.pairs.ensemble!r}")
+        if self.train.loss not in ("fidelity", "ranknet", "margin"):
+            raise ConfigError(f"train.loss {self.train.loss!r}: {suggest(self.train.loss, ['fidelity', 'ranknet', 'margin'])}")
+        if not 0.5 <= self.pairs.gap1_p <= 1 or not 0.5 <= self.pairs.gap2_p <= 1:
+            raise ConfigError("pairs.gap1_p and pairs.gap2_p must lie in [0.5, 1]")
+        if self.hard_cases.folds < 2:
+            raise ConfigError(f"hard_cases.folds must be at least 2, got {self.hard_cases.folds}")
+        for key in ("epochs", "batch_size"):
+            if getattr(self.train, key) < 1:
+                raise ConfigError(f"train.{key} must be positive, got {getattr(self.train, key)}")
+        if any(c in self.name for c in "/\\#@") or not self.name:
+            raise ConfigError(f"name {self.name!r} must be a plain folder name")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _build(cls, data: Any, where: str, source: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {where or 'the config'} must be a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in fields:
+            raise ConfigError(f"{source}: unknown key {path!r}: {suggest(str(key), fields)}")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value or {}, path, source)
+        else:
+            kwargs[key] = _check_type(value, hint, path, source)
+    return cls(**kwargs)
+
+
+def _check_type(value: Any, hint: Any, path: str, source: str) -> Any:
+    allowed = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    if value is None and type(None) in allowed:
+        return None
+    for t in allowed:
+        t = typing.get_origin(t) or t
+        if t is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if t is float and isinstance(value, str):
+            try:  # YAML 1.1 reads `1e-3` (no dot) as a string
+                return float(value)
+            except ValueError:
+                pass
+        if t is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if t in (str, bool, dict, list) and isinstance(value, t):
+            return value
+    names = " or ".join(getattr(typing.get_origin(t) or t, "__name__", str(t)) for t in allowed)
+    raise ConfigError(f"{source}: {path} must be {names}, got {value!r}")
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    """Read a YAML run config; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(raw)
+    config = _build(RunConfig, data, "", str(path))
+    config.validate()
+    return config

@@ -1,0 +1,84 @@
+"""Hard cases for the next round, found out of fold.
+
+A head on frozen features separates its own training pairs almost perfectly,
+so asking the round-k student which of *its* pairs it gets wrong finds
+nothing. Instead the contents are split into folds; a head trained without a
+fold's contents scores that fold's items. With those out-of-fold scores:
+
+- distortion pairs the student misorders are hard (it has not learned that
+  family or that content's look);
+- among random teacher pairs, those where the student's pair probability is
+  furthest from the teacher ensemble's are hard (gMAD-style: the pairs that
+  best tell the two models apart); they keep the ensemble's label.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from w2s.pairs import combined_probability, draw_pairs
+from w2s.train import score_items, train_head
+
+log = logging.getLogger(__name__)
+
+
+def content_folds(video_ids: np.ndarray, folds: int, seed: int) -> dict[str, int]:
+    """Each content (video) to a fold, seeded; no content is split across folds."""
+    contents = np.array(sorted(set(video_ids)))
+    order = np.random.default_rng(seed).permutation(len(contents))
+    return {contents[i]: k % folds for k, i in enumerate(order)}
+
+
+def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator) -> np.ndarray:
+    """Score every item with a head that never saw a pair touching its content."""
+    fold_of = content_folds(items.video_id.to_numpy(), config.hard_cases.folds, seed)
+    item_fold = items.video_id.map(fold_of).to_numpy()
+    a_fold = pairs.a.map(dict(zip(items.item_id, item_fold))).to_numpy()
+    b_fold = pairs.b.map(dict(zip(items.item_id, item_fold))).to_numpy()
+    scores = np.full(len(items), np.nan)
+    for k in range(config.hard_cases.folds):
+        held = item_fold == k
+        if not held.any():
+            continue
+        train_pairs = pairs[(a_fold != k) & (b_fold != k)]
+        head, _ = train_head(
+            features, train_pairs, index, config.student, config.train, seed + 1000 + k, accelerator,
+            norm_rows=np.flatnonzero(~held),
+        )
+        fold_scores = score_items(head, features[held])
+        # folds are trained apart and each has its own offset and scale:
+        # standardise per fold so cross-fold pairs compare like with like
+        scores[held] = (fold_scores - fold_scores.mean()) / (fold_scores.std() or 1.0)
+    return scores
+
+
+def mine_hard_cases(items, features, pairs, z, weights, config, round_index, accelerator) -> pd.DataFrame:
+    """New hard pairs for round ``round_index`` (labelled, with source ``hard_*``)."""
+    index = {k: i for i, k in enumerate(items.item_id)}
+    seed = config.seed + 7919 * round_index
+    oof = out_of_fold_scores(items, features, pairs, index, config, seed, accelerator)
+    found = []
+    if config.hard_cases.distortion:
+        dist = pairs[pairs.source == "distortion"]
+        wrong = oof[dist.a.map(index).to_numpy()] <= oof[dist.b.map(index).to_numpy()]
+        hard = dist[wrong].assign(source="hard_distortion")
+        log.info("round %d: %d of %d distortion pairs misordered out of fold", round_index, len(hard), len(dist))
+        found.append(hard)
+    if config.hard_cases.teacher > 0:
+        ia, ib = draw_pairs(len(items), config.hard_cases.candidates, seed)
+        p = combined_probability(z, ia, ib, weights)
+        # the OOF scores are standardised; the sqrt2 keeps them on the Thurstone scale of the teachers
+        q = ndtr((oof[ia] - oof[ib]) / math.sqrt(2.0))
+        gap = np.abs(p - q)
+        top = np.argsort(-gap, kind="stable")[: config.hard_cases.teacher]
+        ids = items.item_id.to_numpy()
+        found.append(pd.DataFrame({"a": ids[ia[top]], "b": ids[ib[top]], "p": p[top], "source": "hard_teacher"}))
+        log.info("round %d: %d teacher pairs where student and ensemble disagree most (mean |p-q| %.3f)",
+                 round_index, len(top), float(gap[top].mean()) if len(top) else 0.0)
+    out = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["a", "b", "p", "source"])
+    return out.assign(round=round_index), oof

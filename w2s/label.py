@@ -1,0 +1,132 @@
+"""The label stage: decode each video once, then everything that needs pixels.
+
+For every pool video: sample its frames once; make every distortion's variants
+from params drawn from a stable seed; let every pixel teacher score the clean
+clip and each variant; embed each with the frozen backbone. Pixels are then
+dropped: only params, scores and features are kept, one shard per video, so a
+killed stage resumes at the next unfinished video, and one unreadable video is
+recorded in ``failures`` without stopping the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from w2s import io
+from w2s.media.clip import Clip, variant_id
+from w2s.media.decode import read_clip
+
+log = logging.getLogger(__name__)
+
+
+def stable_seed(*parts) -> int:
+    """A seed from names, the same in every process and on every machine (unlike hash())."""
+    return zlib.crc32("/".join(map(str, parts)).encode())
+
+
+def score_column(teacher_name: str) -> str:
+    return f"score:{teacher_name}"
+
+
+@dataclass
+class LabelJob:
+    """What the label stage does to every video."""
+
+    sampler: object
+    max_side: int
+    seed: int
+    distortions: dict  # family -> Distortion
+    teachers: list  # pixel teachers (Teacher protocol)
+    backbone: object  # Backbone protocol
+    vmaf_families: set = field(default_factory=set)  # families scored with VMAF vs the clean clip
+
+
+def _items_of(clip: Clip, job: LabelJob):
+    """The clean clip, then each variant in (family, level) order, made one at a time."""
+    yield clip, None, 0, {}
+    for family, distortion in job.distortions.items():
+        seed = stable_seed(job.seed, clip.id, family)
+        for level in range(1, distortion.levels + 1):
+            params = distortion.params(level, seed)
+            yield distortion.apply(clip, params), family, level, params
+
+
+def label_video(video_id: str, path: str, job: LabelJob) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Rows (one per item) and their features for one video."""
+    clip = read_clip(path, job.sampler, max_side=job.max_side or None, clip_id=video_id)
+    rows, features = [], []
+    for item, family, level, params in _items_of(clip, job):
+        row = {
+            "item_id": video_id if family is None else variant_id(video_id, family, level),
+            "video_id": video_id,
+            "family": family or "",
+            "level": level,
+            "params": json.dumps(params, sort_keys=True),
+        }
+        for teacher in job.teachers:
+            row[score_column(teacher.name)] = float(teacher.score(item))
+        if family in job.vmaf_families:
+            from w2s.media.vmaf import vmaf
+
+            row["vmaf"] = vmaf(clip, item)
+        rows.append(row)
+        features.append(job.backbone.embed(item).float())
+    return pd.DataFrame(rows), torch.stack(features)
+
+
+def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = "label") -> None:
+    """Label every ok video of the manifest into ``folder`` (resumable), then consolidate."""
+    folder = Path(folder)
+    if io.is_done(folder):
+        return
+    shards = folder / "shards"
+    shards.mkdir(parents=True, exist_ok=True)
+    todo = manifest[manifest.status == "ok"]
+    for video_id, path in tqdm(list(zip(todo.id, todo.path)), desc=desc, unit="video"):
+        done = shards / f"{video_id}.parquet"
+        failed = shards / f"{video_id}.failed.json"
+        if done.exists() or failed.exists():
+            continue
+        try:
+            rows, feats = label_video(video_id, path, job)
+        except Exception as e:  # one bad video never stops the pool
+            log.warning("skipping %s: %s", path, e)
+            io.write_json({"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}, failed)
+            continue
+        # features first: a shard counts as finished only once its parquet exists
+        io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
+        io.write_parquet(rows, done)
+    _consolidate(todo.id, shards, folder)
+    io.mark_done(folder)
+
+
+def _consolidate(video_ids, shards: Path, folder: Path) -> None:
+    frames, feats, failures = [], [], []
+    for vid in video_ids:
+        if (shards / f"{vid}.parquet").exists():
+            frames.append(pd.read_parquet(shards / f"{vid}.parquet"))
+            feats.append(io.read_tensors(shards / f"{vid}.safetensors")["features"])
+        elif (shards / f"{vid}.failed.json").exists():
+            failures.append(json.loads((shards / f"{vid}.failed.json").read_text()))
+    if not frames:
+        from w2s.errors import W2SError
+
+        raise W2SError(f"no video of the pool could be labelled; see {shards}/*.failed.json")
+    io.write_parquet(pd.concat(frames, ignore_index=True), folder / "items.parquet")
+    io.write_tensors({"features": torch.cat(feats)}, folder / "features.safetensors")
+    io.write_parquet(pd.DataFrame(failures, columns=["id", "path", "stage", "error"]), folder / "failures.parquet")
+
+
+def load_labels(folder: Path) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Items (one row each, in feature order) and their features (N, dim)."""
+    items = pd.read_parquet(Path(folder) / "items.parquet")
+    features = io.read_tensors(Path(folder) / "features.safetensors")["features"]
+    return items, features

@@ -1,0 +1,102 @@
+"""Agreement between predicted scores and ground truth.
+
+SRCC and KRCC are rank correlations and need no fitting. PLCC and RMSE follow
+the VQEG practice: predictions are first mapped to the ground-truth scale with
+the monotonic 4-parameter logistic
+``f(x) = (b1 - b2) / (1 + exp(-(x - b3) / |b4|)) + b2``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy import optimize, stats
+
+
+def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """The 4-parameter logistic; ``b1``/``b2`` are the upper/lower asymptotes."""
+    z = np.clip(-(x - b3) / (abs(b4) + 1e-12), -60, 60)  # clip: exp overflow on wild starts
+    return (b1 - b2) / (1.0 + np.exp(z)) + b2
+
+
+def fit_logistic4(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Predictions mapped onto the ground-truth scale; identity if the fit fails."""
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    spread = pred.std() or 1.0
+    p0 = [gt.max(), gt.min(), float(np.mean(pred)), spread]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, _ = optimize.curve_fit(logistic4, pred, gt, p0=p0, maxfev=20000)
+        return logistic4(pred, *params)
+    except (RuntimeError, ValueError):
+        # a degenerate set (constant predictions, too few points) cannot be fitted;
+        # the linear correlation of the raw scores is the honest fallback
+        return pred
+
+
+def _valid(pred, gt) -> tuple[np.ndarray, np.ndarray]:
+    pred = np.asarray(pred, dtype=np.float64).ravel()
+    gt = np.asarray(gt, dtype=np.float64).ravel()
+    if pred.shape != gt.shape:
+        raise ValueError(f"pred and gt differ in length: {pred.size} vs {gt.size}")
+    keep = np.isfinite(pred) & np.isfinite(gt)
+    return pred[keep], gt[keep]
+
+
+def srcc(pred, gt) -> float:
+    pred, gt = _valid(pred, gt)
+    if pred.size < 2 or np.ptp(pred) == 0 or np.ptp(gt) == 0:
+        return float("nan")
+    return float(stats.spearmanr(pred, gt).statistic)
+
+
+def krcc(pred, gt) -> float:
+    pred, gt = _valid(pred, gt)
+    if pred.size < 2 or np.ptp(pred) == 0 or np.ptp(gt) == 0:
+        return float("nan")
+    return float(stats.kendalltau(pred, gt).statistic)
+
+
+def plcc(pred, gt, fit: bool = True) -> float:
+    pred, gt = _valid(pred, gt)
+    if pred.size < 2 or np.ptp(pred) == 0 or np.ptp(gt) == 0:
+        return float("nan")
+    mapped = fit_logistic4(pred, gt) if fit and pred.size >= 5 else pred
+    if np.ptp(mapped) == 0:
+        return float("nan")
+    return float(stats.pearsonr(mapped, gt).statistic)
+
+
+def rmse(pred, gt, fit: bool = True) -> float:
+    pred, gt = _valid(pred, gt)
+    if pred.size == 0:
+        return float("nan")
+    mapped = fit_logistic4(pred, gt) if fit and pred.size >= 5 else pred
+    return float(np.sqrt(np.mean((mapped - gt) ** 2)))
+
+
+def all_metrics(pred, gt) -> dict[str, float]:
+    """SRCC, KRCC, PLCC and RMSE (the last two after the logistic fit)."""
+    return {"srcc": srcc(pred, gt), "krcc": krcc(pred, gt), "plcc": plcc(pred, gt), "rmse": rmse(pred, gt)}
+
+
+def grouped_srcc(pred, gt, groups) -> float:
+    """Mean SRCC over groups (e.g. one content and one distortion family each).
+
+    Groups with fewer than 3 items or a constant ground truth are skipped: a
+    rank correlation over two points is always +-1 and says nothing.
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    gt = np.asarray(gt, dtype=np.float64)
+    groups = np.asarray(groups)
+    values = []
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() < 3 or np.ptp(gt[m]) == 0:
+            continue
+        v = srcc(pred[m], gt[m])
+        values.append(0.0 if np.isnan(v) else v)  # constant predictions rank nothing: 0
+    return float(np.mean(values)) if values else float("nan")

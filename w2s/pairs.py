@@ -1,0 +1,123 @@
+"""Pseudo-labels: pairs ``(a, b, p)`` with ``p`` = P(a is better than b).
+
+Teacher pairs: each teacher's scores are standardised over the items (teachers
+share no scale), turned into a pair probability with the Thurstone link
+``Phi((z_a - z_b) / sqrt 2)``, and averaged across teachers with weights.
+Distortion pairs: within one content and one family a lower level is better
+(level 0 is the clean clip); a gap of one level is less certain than a larger
+one, because adjacent levels can be near-invisible on some content.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+PAIR_COLUMNS = ["a", "b", "p", "source", "round"]
+
+
+def standardize(scores: np.ndarray) -> np.ndarray:
+    """z-scores over the items, NaNs (items a teacher could not score) kept as NaN."""
+    scores = np.asarray(scores, dtype=np.float64)
+    mu, sd = np.nanmean(scores), np.nanstd(scores)
+    return (scores - mu) / (sd if sd > 0 else 1.0)
+
+
+def teacher_matrix(items: pd.DataFrame, teacher_columns: list[str]) -> np.ndarray:
+    """(N, T) standardised scores, one column per teacher."""
+    return np.stack([standardize(items[c].to_numpy()) for c in teacher_columns], axis=1)
+
+
+def combined_probability(z: np.ndarray, ia: np.ndarray, ib: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Weighted mean over teachers of ``Phi((z_a - z_b)/sqrt2)``; a teacher missing either item abstains."""
+    per_teacher = ndtr((z[ia] - z[ib]) / math.sqrt(2.0))  # (P, T)
+    w = np.broadcast_to(np.asarray(weights, dtype=np.float64), per_teacher.shape).copy()
+    missing = np.isnan(per_teacher)
+    w[missing] = 0.0
+    per_teacher = np.where(missing, 0.5, per_teacher)
+    total = w.sum(axis=1)
+    return np.where(total > 0, (per_teacher * w).sum(axis=1) / np.where(total > 0, total, 1.0), 0.5)
+
+
+def ensemble_score(z: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per-item ensemble score: weighted mean of standardised teacher scores."""
+    w = np.where(np.isnan(z), 0.0, np.asarray(weights, dtype=np.float64))
+    return np.nansum(np.nan_to_num(z) * w, axis=1) / np.maximum(w.sum(axis=1), 1e-12)
+
+
+def draw_pairs(n_items: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n_pairs`` distinct unordered pairs of distinct items, in random orientation.
+
+    Drawn with a seeded generator, so the same seed gives the same pairs on a
+    rerun. Asks for at most all n(n-1)/2 pairs.
+    """
+    rng = np.random.default_rng(seed)
+    total = n_items * (n_items - 1) // 2
+    n_pairs = min(n_pairs, total)
+    chosen: set[tuple[int, int]] = set()
+    while len(chosen) < n_pairs:
+        need = n_pairs - len(chosen)
+        a = rng.integers(0, n_items, size=2 * need + 16)
+        b = rng.integers(0, n_items, size=2 * need + 16)
+        for x, y in zip(a.tolist(), b.tolist()):
+            if x != y:
+                key = (min(x, y), max(x, y))
+                if key not in chosen:
+                    chosen.add(key)
+                    if len(chosen) == n_pairs:
+                        break
+    pairs = np.array(sorted(chosen), dtype=np.int64).reshape(-1, 2)
+    flip = rng.random(len(pairs)) < 0.5
+    pairs[flip] = pairs[flip][:, ::-1]
+    return pairs[:, 0], pairs[:, 1]
+
+
+def teacher_pairs(
+    items: pd.DataFrame, teacher_columns: list[str], weights, n_pairs: int, seed: int, min_confidence: float = 0.0
+) -> pd.DataFrame:
+    """Random pairs over all items (clean and distorted, across contents), labelled by the teachers."""
+    z = teacher_matrix(items, teacher_columns)
+    ia, ib = draw_pairs(len(items), n_pairs, seed)
+    p = combined_probability(z, ia, ib, weights)
+    keep = np.abs(p - 0.5) >= min_confidence
+    ids = items.item_id.to_numpy()
+    return pd.DataFrame({"a": ids[ia[keep]], "b": ids[ib[keep]], "p": p[keep], "source": "teacher"})
+
+
+def distortion_pairs(items: pd.DataFrame, gap1_p: float, gap2_p: float) -> pd.DataFrame:
+    """All level pairs within each (content, family), the clean clip as level 0; ``a`` is the milder."""
+    clean = items[items.family == ""].set_index("video_id").item_id
+    rows = []
+    for (video_id, family), group in items[items.family != ""].groupby(["video_id", "family"], sort=True):
+        ladder = [(0, clean[video_id])] if video_id in clean.index else []
+        ladder += sorted(zip(group.level.tolist(), group.item_id.tolist()))
+        for i, (la, a) in enumerate(ladder):
+            for lb, b in ladder[i + 1 :]:
+                rows.append((a, b, gap1_p if lb - la == 1 else gap2_p, "distortion"))
+    return pd.DataFrame(rows, columns=["a", "b", "p", "source"])
+
+
+def pair_accuracy(scores: np.ndarray, index: dict, pairs: pd.DataFrame) -> float:
+    """Share of pairs (p > 0.5) where ``score[a] > score[b]``; ties count half."""
+    a = scores[pairs.a.map(index).to_numpy()]
+    b = scores[pairs.b.map(index).to_numpy()]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return float("nan")
+    correct = (a[ok] > b[ok]) + 0.5 * (a[ok] == b[ok])
+    return float(correct.mean())
+
+
+def teacher_reliability(items: pd.DataFrame, teacher_columns: list[str], dist_pairs: pd.DataFrame) -> dict[str, float]:
+    """Each teacher's accuracy on the known-order distortion pairs: no human label needed."""
+    index = {k: i for i, k in enumerate(items.item_id)}
+    return {c: pair_accuracy(items[c].to_numpy(dtype=np.float64), index, dist_pairs) for c in teacher_columns}
+
+
+def reliability_weights(reliability: dict[str, float]) -> np.ndarray:
+    """Weight = how much better than chance a teacher orders known pairs (0 at or below chance)."""
+    acc = np.array([reliability[k] for k in reliability], dtype=np.float64)
+    return np.clip(np.nan_to_num(acc, nan=0.5) - 0.5, 0.0, None) + 1e-6

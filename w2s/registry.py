@@ -1,0 +1,48 @@
+"""Tables of plugin names, resolved lazily.
+
+A table maps a public name to ``"module:attribute"``. Nothing is imported until
+a name is resolved, so ``w2s list`` and config validation never import torch-
+heavy plugin code. Unknown names fail with the closest matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+from collections.abc import Iterable, Mapping
+
+from w2s.errors import W2SError
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """A sentence naming the closest matches of ``name`` among ``choices``."""
+    choices = sorted(choices)
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    if close:
+        return "did you mean " + ", ".join(repr(c) for c in close) + "?"
+    return "known: " + ", ".join(choices)
+
+
+class Registry:
+    """A named table of lazily imported plugin classes."""
+
+    def __init__(self, kind: str, table: Mapping[str, str]):
+        self.kind = kind
+        self._table = dict(table)
+
+    def names(self) -> list[str]:
+        return sorted(self._table)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._table
+
+    def check(self, name: str) -> None:
+        """Raise a one-line error if ``name`` is not in the table."""
+        if name not in self._table:
+            raise W2SError(f"unknown {self.kind} {name!r}: {suggest(name, self._table)}")
+
+    def resolve(self, name: str):
+        """Import and return the class registered under ``name``."""
+        self.check(name)
+        module, _, attr = self._table[name].partition(":")
+        return getattr(importlib.import_module(module), attr)

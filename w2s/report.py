@@ -1,0 +1,65 @@
+"""report.md: the last round's table, per-family figures and the run's numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+
+from w2s import io
+from w2s.config import RunConfig
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    for _, row in df.iterrows():
+        lines.append("| " + " | ".join(_fmt(v) for v in row.tolist()) + " |")
+    return "\n".join(lines)
+
+
+def write_report(config: RunConfig):
+    from w2s.run import results_table, round_dir
+
+    run_dir = config.run_dir
+    last = round_dir(run_dir, config.rounds - 1)
+    metrics = json.loads((last / "eval" / "metrics.json").read_text())
+    teachers = json.loads((last / "teachers.json").read_text())
+    table = results_table(metrics, teachers["reliability"])
+    families = sorted({f for m in metrics.values() for f in m["per_family"]})
+    ood = set(config.eval.ood)
+    per_family = pd.DataFrame(
+        [{"model": name, **{(f + (" (OOD)" if f in ood else "")): m["per_family"].get(f) for f in families}} for name, m in metrics.items()]
+    )
+    pairs = pd.read_parquet(last / "pairs.parquet")
+    failures = pd.read_parquet(run_dir / "failures.parquet") if (run_dir / "failures.parquet").exists() else pd.DataFrame()
+    text = f"""# {config.name}: weak-to-strong run, {config.rounds} round(s)
+
+Teachers of round 0: {", ".join(config.teachers)}; each later round adds the previous student.
+Training distortions: {", ".join(config.distortions)}. Held-out (OOD) families: {", ".join(config.eval.ood)}.
+
+## Held-out content, after round {config.rounds - 1}
+
+Reliability: a teacher's pairwise accuracy on the known-order distortion pairs of the training pool.
+ID/OOD SRCC: mean SRCC against severity order within each (content, family), families seen / never seen in training.
+VMAF: SRCC and PLCC (4-parameter logistic) against VMAF of codec variants vs their clean clip, across contents.
+
+{markdown_table(table)}
+
+## SRCC against severity order, per family
+
+{markdown_table(per_family)}
+
+## Pairs of the last round
+
+{markdown_table(pairs.source.value_counts().rename_axis("source").reset_index())}
+
+Files that could not be used: {len(failures)} (see failures.parquet).
+"""
+    path = run_dir / "report.md"
+    io.write_text(text, path)
+    return path

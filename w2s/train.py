@@ -1,0 +1,100 @@
+"""Train the calibration branch on cached features, through Accelerate.
+
+The backbone is frozen and its features were computed in the label stage, so
+one step is a lookup of both sides of each pair in the feature matrix and a
+forward of the small head: an epoch over tens of thousands of pairs takes
+seconds on a CPU. The same loop runs on one GPU or several unchanged
+(``accelerate launch``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, TensorDataset
+
+from students.calibration import CalibrationHead
+from w2s.config import StudentConfig, TrainConfig
+from w2s.losses import LOSSES, confidence_penalty
+
+log = logging.getLogger(__name__)
+
+SOURCE_WEIGHT = {"teacher": "teacher_weight", "distortion": "distortion_weight"}
+
+
+def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> TensorDataset:
+    """(ia, ib, p, weight) tensors; hard cases of any kind get ``train.hard_weight``."""
+    ia = torch.as_tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
+    ib = torch.as_tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
+    p = torch.as_tensor(pairs.p.to_numpy(), dtype=torch.float32)
+    w = torch.as_tensor(
+        [getattr(train, SOURCE_WEIGHT.get(s, "hard_weight")) for s in pairs.source], dtype=torch.float32
+    )
+    return TensorDataset(ia, ib, p, w)
+
+
+def train_head(
+    features: torch.Tensor,
+    pairs: pd.DataFrame,
+    index: dict[str, int],
+    student: StudentConfig,
+    train: TrainConfig,
+    seed: int,
+    accelerator: Accelerator | None = None,
+    norm_rows: np.ndarray | None = None,
+) -> tuple[CalibrationHead, list[float]]:
+    """A calibration head fitted to ``pairs``; returns it (unwrapped, on CPU) and the epoch losses.
+
+    ``norm_rows`` selects the items whose feature statistics standardise the
+    head's input (default: every item any pair touches).
+    """
+    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
+    head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout)
+    if norm_rows is None:
+        norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
+    head.set_normalization(features[torch.as_tensor(norm_rows)])
+
+    data = pair_tensors(pairs, index, train)
+    loader = DataLoader(data, batch_size=train.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
+    steps = train.epochs * math.ceil(len(data) / train.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
+    head, optimizer, loader, scheduler = accelerator.prepare(head, optimizer, loader, scheduler)
+    feats = features.to(accelerator.device)
+    loss_fn = LOSSES[train.loss]
+
+    history = []
+    head.train()
+    for epoch in range(train.epochs):
+        total, count = 0.0, 0
+        for ia, ib, p, w in loader:
+            both = head(feats[torch.cat([ia, ib])])  # one forward for both sides
+            s_a, s_b = both[: len(ia)], both[len(ia) :]
+            per_pair = loss_fn(s_a, s_b, p)
+            if train.confidence_weight > 0:
+                per_pair = per_pair + train.confidence_weight * confidence_penalty(s_a, s_b)
+            loss = (per_pair * w).sum() / w.sum()
+            accelerator.backward(loss)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            total += loss.item() * len(ia)
+            count += len(ia)
+        history.append(total / max(count, 1))
+        log.debug("epoch %d loss %.4f", epoch, history[-1])
+    head = accelerator.unwrap_model(head).cpu()
+    head.eval()
+    return head, history
+
+
+def score_items(head: CalibrationHead, features: torch.Tensor) -> np.ndarray:
+    head.eval()
+    with torch.no_grad():
+        return head(features.float()).numpy().astype(np.float64)
