@@ -1,0 +1,26 @@
+"""Distortion families, by public name.
+
+Resolved lazily through the registry, so listing names or validating a config
+imports no torch, kornia or ffmpeg code.
+"""
+
+from w2s.registry import Registry
+
+DISTORTIONS = Registry(
+    "distortion",
+    {
+        "blur": "distortions.blur:GaussianBlur",
+        "noise": "distortions.noise:GaussianNoise",
+        "jpeg": "distortions.jpeg:JPEG",
+        "resize": "distortions.resize:DownUpResize",
+        "darken": "distortions.darken:Darken",
+        "brighten": "distortions.brighten:Brighten",
+        "motion_blur": "distortions.motion_blur:MotionBlur",
+        "contrast": "distortions.contrast:ContrastReduction",
+        "h264": "distortions.codec:H264",
+        "h265": "distortions.codec:H265",
+        "vp9": "distortions.codec:VP9",
+    },
+)
+
+__all__ = ["DISTORTIONS"]

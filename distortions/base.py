@@ -1,0 +1,120 @@
+"""Shared ladder, level and params handling for every distortion family."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+from w2s.errors import W2SError
+
+
+def draw_rng(family: str, seed: int) -> random.Random:
+    """A private RNG for one family and seed.
+
+    A string seed is hashed with SHA-512 by :class:`random.Random`, so the draw
+    is the same in every process (unlike ``hash()``, which ``PYTHONHASHSEED``
+    salts). The level is left out on purpose: one seed gives the same angle /
+    noise map at every level, so levels differ only in strength.
+    """
+    return random.Random(f"w2s-distortion:{family}:{seed}")
+
+
+class LadderDistortion:
+    """A distortion whose levels 1..N are the strengths listed in a ladder.
+
+    Subclasses set ``name``, ``DEFAULT_LADDER``, ``STRENGTH`` (what a ladder
+    value means, for messages), ``INTEGER`` (ladder values must be ints),
+    ``INCREASING`` (a larger value is more severe) and ``check_value``; they
+    implement ``apply`` and, if they draw random things, ``draws``.
+    """
+
+    name: str = ""
+    DEFAULT_LADDER: tuple = ()
+    STRENGTH: str = "strength"
+    INTEGER: bool = False
+    INCREASING: bool = True
+
+    def __init__(self, ladder: list | None = None):
+        if ladder is None:
+            ladder = list(self.DEFAULT_LADDER)
+        self.ladder = self._validate_ladder(ladder)
+        self.levels = len(self.ladder)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(ladder={self.ladder!r})"
+
+    # -- ladder validation -------------------------------------------------
+
+    def check_value(self, value) -> str | None:
+        """Return why ``value`` is not a valid strength, or None if it is."""
+        return None
+
+    def _validate_ladder(self, ladder) -> list:
+        fam = self.name
+        if not isinstance(ladder, (list, tuple)):
+            raise W2SError(
+                f"{fam}: ladder must be a list of {self.STRENGTH} values, got {type(ladder).__name__} {ladder!r}"
+            )
+        if len(ladder) == 0:
+            raise W2SError(f"{fam}: ladder is empty; list at least one {self.STRENGTH} value")
+        out = []
+        for v in ladder:
+            # bool is an int subclass; True/False as a strength is always a mistake.
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise W2SError(f"{fam}: ladder value {v!r} is not a number (ladder {list(ladder)!r})")
+            if self.INTEGER and not isinstance(v, int):
+                raise W2SError(f"{fam}: ladder value {v!r} must be an integer {self.STRENGTH} (ladder {list(ladder)!r})")
+            if not math.isfinite(v):
+                raise W2SError(f"{fam}: ladder value {v!r} is not finite (ladder {list(ladder)!r})")
+            why = self.check_value(v)
+            if why:
+                raise W2SError(f"{fam}: ladder value {v!r} is invalid: {why} (ladder {list(ladder)!r})")
+            out.append(int(v) if self.INTEGER else float(v))
+        for prev, cur in zip(out, out[1:]):
+            ok = cur > prev if self.INCREASING else cur < prev
+            if not ok:
+                order = "strictly increasing" if self.INCREASING else "strictly decreasing"
+                raise W2SError(
+                    f"{fam}: ladder must go from mildest to most severe ({self.STRENGTH} {order}), "
+                    f"but {cur!r} follows {prev!r} in {out!r}"
+                )
+        return out
+
+    # -- params ------------------------------------------------------------
+
+    def draws(self, rng: random.Random) -> dict:
+        """Random draws for one seed (plain JSON types). Default: none."""
+        return {}
+
+    def extra_params(self, level: int) -> dict:
+        """Non-random fields recorded beside the strength. Default: none."""
+        return {}
+
+    def params(self, level: int, seed: int) -> dict:
+        """The replayable description of one variant: level, strength and every random draw."""
+        if isinstance(level, bool) or not isinstance(level, int):
+            raise W2SError(f"{self.name}: level must be an integer in 1..{self.levels}, got {level!r}")
+        if not 1 <= level <= self.levels:
+            raise W2SError(f"{self.name}: level {level} is outside 1..{self.levels}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise W2SError(f"{self.name}: seed must be an integer, got {seed!r}")
+        p: dict[str, Any] = {"level": level, "strength": self.ladder[level - 1]}
+        p.update(self.extra_params(level))
+        p.update(self.draws(draw_rng(self.name, seed)))
+        return p
+
+    def _get(self, params: dict, key: str):
+        """A required params field, or a one-line error naming the family."""
+        if not isinstance(params, dict) or key not in params:
+            raise W2SError(f"{self.name}: params lack {key!r} (got {params!r}); build them with .params(level, seed)")
+        return params[key]
+
+    def _strength(self, params: dict):
+        v = self._get(params, "strength")
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise W2SError(f"{self.name}: params strength {v!r} is not a number")
+        why = self.check_value(v)
+        if why:
+            raise W2SError(f"{self.name}: params strength {v!r} is invalid: {why}")
+        return v
