@@ -1,0 +1,89 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import norm
+
+from w2s.pairs import (
+    combined_probability,
+    distortion_pairs,
+    draw_pairs,
+    ensemble_score,
+    reliability_weights,
+    standardize,
+    teacher_pairs,
+    teacher_reliability,
+)
+
+
+def small_items():
+    # one content, clean + 2 blur levels + 1 noise level; two teachers
+    return pd.DataFrame(
+        {
+            "item_id": ["v", "v#blur@1", "v#blur@2", "v#noise@1", "w"],
+            "video_id": ["v", "v", "v", "v", "w"],
+            "family": ["", "blur", "blur", "noise", ""],
+            "level": [0, 1, 2, 1, 0],
+            "score:t1": [5.0, 4.0, 3.0, 2.0, 1.0],  # orders blur correctly
+            "score:t2": [1.0, 2.0, 3.0, 0.0, 4.0],  # orders blur backwards
+        }
+    )
+
+
+def test_distortion_pairs_small_known_case():
+    pairs = distortion_pairs(small_items(), gap1_p=0.8, gap2_p=0.95)
+    got = {(a, b): p for a, b, p in zip(pairs.a, pairs.b, pairs.p)}
+    assert got == {
+        ("v", "v#blur@1"): 0.8,
+        ("v", "v#blur@2"): 0.95,
+        ("v#blur@1", "v#blur@2"): 0.8,
+        ("v", "v#noise@1"): 0.8,
+    }
+    assert set(pairs.source) == {"distortion"}
+
+
+def test_standardize_and_thurstone_combination_by_hand():
+    z = standardize([1.0, 2.0, 3.0])
+    assert np.allclose(z, [-math.sqrt(1.5), 0, math.sqrt(1.5)])
+    zz = np.array([[1.0, 0.0], [0.0, 1.0]])
+    # teacher 1: Phi(1/sqrt2); teacher 2: Phi(-1/sqrt2); equal weights average to 0.5
+    p = combined_probability(zz, np.array([0]), np.array([1]), np.array([1.0, 1.0]))
+    assert p[0] == pytest.approx(0.5)
+    p = combined_probability(zz, np.array([0]), np.array([1]), np.array([3.0, 1.0]))
+    assert p[0] == pytest.approx(0.75 * norm.cdf(1 / math.sqrt(2)) + 0.25 * norm.cdf(-1 / math.sqrt(2)))
+
+
+def test_missing_score_abstains():
+    zz = np.array([[1.0, np.nan], [0.0, 0.0]])
+    p = combined_probability(zz, np.array([0]), np.array([1]), np.array([1.0, 1.0]))
+    assert p[0] == pytest.approx(norm.cdf(1 / math.sqrt(2)))
+    assert ensemble_score(zz, np.array([1.0, 1.0]))[0] == pytest.approx(1.0)
+
+
+def test_draw_pairs_distinct_seeded_and_capped():
+    a, b = draw_pairs(30, 200, seed=3)
+    keys = {(min(x, y), max(x, y)) for x, y in zip(a, b)}
+    assert len(keys) == 200 and all(x != y for x, y in zip(a, b))
+    a2, b2 = draw_pairs(30, 200, seed=3)
+    assert np.array_equal(a, a2) and np.array_equal(b, b2)
+    assert not np.array_equal(a, draw_pairs(30, 200, seed=4)[0])
+    a, _ = draw_pairs(5, 1000, seed=0)
+    assert len(a) == 10  # all 5*4/2 pairs and no more
+
+
+def test_teacher_pairs_cover_clean_and_distorted_items():
+    items = small_items()
+    tp = teacher_pairs(items, ["score:t1", "score:t2"], np.ones(2), n_pairs=10, seed=0)
+    assert len(tp) == 10  # all pairs of 5 items
+    assert set(tp.a) | set(tp.b) == set(items.item_id)
+
+
+def test_reliability_is_accuracy_on_known_pairs():
+    items = small_items()
+    dist = distortion_pairs(items, 0.8, 0.95)
+    rel = teacher_reliability(items, ["score:t1", "score:t2"], dist)
+    assert rel["score:t1"] == pytest.approx(1.0)  # 4 of 4 pairs in order
+    assert rel["score:t2"] == pytest.approx(1 / 4)  # only clean > noise@1
+    w = reliability_weights(rel)
+    assert w[0] > 0.4 and w[1] < 1e-3  # below chance: no say

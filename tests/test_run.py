@@ -1,0 +1,100 @@
+"""End to end through the real entry point, on a few real clips."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from w2s.cli import main
+
+
+def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
+    config = tiny_config("e2e")
+    assert main(["run", str(config)]) == 0
+    run = tmp_path / "runs" / "e2e"
+    for name in ("config.yaml", "manifest.parquet", "failures.parquet", "report.md", "label/items.parquet", "label/features.safetensors"):
+        assert (run / name).exists(), name
+    for k in (0, 1):
+        r = run / f"round_{k:02d}"
+        for name in ("DONE", "scores.parquet", "pairs.parquet", "teachers.json", "student/config.json", "student/model.safetensors", "eval/metrics.json"):
+            assert (r / name).exists(), f"round_{k:02d}/{name}"
+
+    items = pd.read_parquet(run / "label" / "items.parquet")
+    assert len(items) == 4 * (1 + 6)  # 4 clips, each clean + 3 families x 2 levels
+    assert items.item_id.is_unique and {"v#blur@1" for _ in []} == set()
+    assert set(items.family) == {"", "blur", "darken", "noise"}
+
+    # round 1's teachers are round 0's plus round 0's student
+    t0 = json.loads((run / "round_00" / "teachers.json").read_text())["weights"]
+    t1 = json.loads((run / "round_01" / "teachers.json").read_text())["weights"]
+    assert list(t0) == ["score:pyiqa:piqe", "score:pyiqa:entropy"]
+    assert list(t1) == list(t0) + ["score:student r0"]
+
+    # pairs: teacher pairs span clean and distorted items; round 1 adds hard cases and keeps the rest
+    p0 = pd.read_parquet(run / "round_00" / "pairs.parquet")
+    p1 = pd.read_parquet(run / "round_01" / "pairs.parquet")
+    distorted = set(items.item_id[items.family != ""])
+    teacher0 = p0[p0.source == "teacher"]
+    assert set(teacher0.a).union(teacher0.b) & distorted
+    assert set(p0.source) == {"teacher", "distortion"}
+    assert "hard_teacher" in set(p1.source)
+    assert len(p1[p1.source == "distortion"]) == len(p0[p0.source == "distortion"])
+    assert p1[p1.source == "teacher"][["a", "b"]].equals(teacher0[["a", "b"]])  # same draw, relabelled
+
+    metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
+    assert {"pyiqa:piqe", "pyiqa:entropy", "ensemble", "student r0", "student r1"} <= set(metrics)
+    assert -1 <= metrics["student r1"]["ood_srcc"] <= 1
+    evalset = pd.read_parquet(run / "evalset" / "items.parquet")
+    assert evalset.vmaf.notna().sum() == 2 * 2  # 2 clips x 2 h265 levels
+    out = capsys.readouterr().out
+    assert "round 1" in out and "student r1" in out
+
+    # a finished run reruns as a no-op and leaves its files alone
+    before = (run / "round_01" / "pairs.parquet").stat().st_mtime_ns
+    assert main(["run", str(config)]) == 0
+    assert (run / "round_01" / "pairs.parquet").stat().st_mtime_ns == before
+
+
+def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path):
+    # uninterrupted
+    assert main(["run", str(tiny_config("full")), "--set", "rounds=2", "--set", "eval.source=none"]) == 0
+    # stopped after round 0's pairs, then after round 1's pairs, a shard of the label stage lost, rerun
+    cfg = str(tiny_config("stopped"))
+    assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "label"]) == 0
+    run = tmp_path / "runs" / "stopped"
+    shard = sorted((run / "label" / "shards").glob("*.parquet"))[0]
+    shard.unlink()  # as if the run was killed while labelling this video
+    (run / "label" / "DONE").unlink()
+    assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "pairs:0"]) == 0
+    assert not (run / "round_00" / "student").exists()
+    assert main(["run", cfg, "--set", "eval.source=none"]) == 0
+    for k in (0, 1):
+        a = pd.read_parquet(tmp_path / "runs" / "full" / f"round_{k:02d}" / "pairs.parquet")
+        b = pd.read_parquet(run / f"round_{k:02d}" / "pairs.parquet")
+        pd.testing.assert_frame_equal(a, b)
+
+
+def test_changed_config_in_the_same_run_folder_is_refused(tiny_config, capsys):
+    cfg = str(tiny_config("refuse"))
+    assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "label"]) == 0
+    assert main(["run", cfg, "--set", "eval.source=none", "--set", "seed=1"]) == 2
+    assert "different config (seed changed)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "missing.yaml"], "config file not found: missing.yaml"),
+        (["run", "{cfg}", "--set", "pairs.teacher_pair=3"], "unknown key 'pairs.teacher_pair'"),
+        (["run", "{cfg}", "--set", "teachers=[pyiqa:piqee]"], "did you mean 'piqe'"),
+        (["run", "{cfg}", "--set", "distortions={blurr: null}"], "did you mean 'blur'"),
+        (["run", "{cfg}", "--set", "pool.source=/no/such/pool"], "pool source not found: /no/such/pool"),
+        (["score", "--model", "pyiqa:nope", "x.mp4", "--out", "x.csv"], "unknown pyiqa no-reference metric 'nope'"),
+    ],
+)
+def test_user_errors_are_one_line_without_traceback(args, message, tiny_config, capsys):
+    cfg = str(tiny_config("errors"))
+    assert main([a.replace("{cfg}", cfg) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1 and "Traceback" not in err

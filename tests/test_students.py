@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from students.calibration import CalibrationHead
+from students.student import Student
+from w2s.errors import W2SError
+from w2s.media.clip import Clip
+from w2s.media.decode import read_clip
+from w2s.media.samplers import UniformSampler
+from w2s.media.sources import sources
+
+
+def photo_clip(name: str) -> Clip:
+    path = next(s.path for s in sources("all") if s.name == name)
+    return read_clip(path, UniformSampler(1), max_side=224)
+
+
+def test_packaged_imagenet_weights_load_and_classify(backbone):
+    # the weights load by position into timm's layout; a cat photo must come out a cat
+    clip = photo_clip("chelsea")
+    x = (torch.nn.functional.interpolate(clip.frames, size=(224, 224), mode="bilinear") - 0.5) / 0.5
+    with torch.no_grad():
+        top = backbone.net(x).argmax(dim=1).item()
+    assert 281 <= top <= 285, f"ImageNet class {top} is not a cat class (281-285)"
+
+
+def test_backbone_is_frozen_and_multiscale(backbone):
+    assert not any(p.requires_grad for p in backbone.parameters())
+    backbone.train()
+    assert not backbone.net.training  # BatchNorm keeps its ImageNet statistics
+    frames = torch.rand(3, 3, 90, 160)
+    feats = backbone.frame_features(frames)
+    assert feats.shape == (3, backbone.dim) and backbone.dim == 2 * (16 + 24 + 40 + 80 + 112 + 192 + 320 + 1280)
+    clip = Clip("x", frames, fps=4.0)
+    assert torch.allclose(backbone.embed(clip), feats.mean(dim=0))
+
+
+def test_features_see_blur(backbone):
+    # the std-over-space half of the features moves with blur; a global pool alone moves far less
+    import kornia
+
+    clip = photo_clip("astronaut")
+    blurred = kornia.filters.gaussian_blur2d(clip.frames, (15, 15), (3.0, 3.0))
+    a, b = backbone.embed(clip), backbone.embed(clip.with_frames(blurred))
+    assert not torch.allclose(a, b)
+
+
+def test_student_round_trip_and_trainable_share(tmp_path, backbone):
+    head = CalibrationHead(backbone.dim, hidden=32)
+    head.set_normalization(torch.randn(20, backbone.dim))
+    student = Student("efficientnet_lite0", head, backbone=backbone, meta={"round": 3})
+    student.save_pretrained(tmp_path / "s")
+    assert sorted(p.name for p in (tmp_path / "s").iterdir()) == ["config.json", "model.safetensors"]
+    loaded = Student.from_pretrained(tmp_path / "s")
+    feats = torch.randn(5, backbone.dim)
+    assert torch.equal(student.score_features(feats), loaded.score_features(feats))
+    assert loaded.meta == {"round": 3}
+    trainable = sum(p.numel() for p in head.parameters())
+    frozen = sum(p.numel() for p in backbone.parameters())
+    assert trainable / frozen < 0.05
+
+
+def test_from_pretrained_missing_folder_is_clear(tmp_path):
+    with pytest.raises(W2SError, match="not a saved student"):
+        Student.from_pretrained(tmp_path)
