@@ -20,10 +20,12 @@ class CalibrationHead(nn.Module):
         self.dim, self.hidden, self.dropout = dim, hidden, dropout
         self.register_buffer("feat_mean", torch.zeros(dim))
         self.register_buffer("feat_std", torch.ones(dim))
+        # dropout on the hidden layer, not the input: masking thousands of input
+        # features every step cost as much as the rest of the step together
         if hidden > 0:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, 1))
+            self.net = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, 1))
         else:
-            self.net = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, 1))
+            self.net = nn.Sequential(nn.Linear(dim, 1))
 
     def set_normalization(self, features: torch.Tensor) -> None:
         """Fit the standardisation to the training items' features (N, dim)."""
@@ -31,8 +33,13 @@ class CalibrationHead(nn.Module):
         # floor: a feature that is constant on the training items must not blow up elsewhere
         self.feat_std.copy_(features.std(dim=0).clamp(min=1e-3 * features.std().item() + 1e-8))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = (features - self.feat_mean) / self.feat_std
+    def standardize(self, features: torch.Tensor) -> torch.Tensor:
+        return (features - self.feat_mean) / self.feat_std
+
+    def forward(self, features: torch.Tensor, standardized: bool = False) -> torch.Tensor:
+        """Residual scores (N,); ``standardized`` skips the input scaling (training
+        standardises its fixed feature matrix once, not every step)."""
+        x = features if standardized else self.standardize(features)
         return self.net(x).squeeze(-1)
 
     def config(self) -> dict:

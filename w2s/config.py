@@ -102,6 +102,8 @@ class EvalConfig:
     )
     # score codec variants against the clean clip with VMAF (libvmaf in imageio-ffmpeg)
     vmaf: bool = True
+    # use at most this many held-out videos (0: all)
+    limit: int = 0
 
 
 @dataclass

@@ -21,7 +21,7 @@ def thurstone_prob(diff: torch.Tensor) -> torch.Tensor:
     return 0.5 * (1.0 + torch.erf(diff / 2.0))  # Phi(d/sqrt2) = (1 + erf(d/2)) / 2
 
 
-def fidelity_loss(s_a: torch.Tensor, s_b: torch.Tensor, p: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+def fidelity_loss(s_a: torch.Tensor, s_b: torch.Tensor, p: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
     """Fidelity loss ``1 - sqrt(p q) - sqrt((1-p)(1-q))`` per pair.
 
     Bounded in [0, 1] and zero when q == p, so a confident wrong teacher pair

@@ -25,16 +25,23 @@ def fit_logistic4(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     spread = pred.std() or 1.0
-    p0 = [gt.max(), gt.min(), float(np.mean(pred)), spread]
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            params, _ = optimize.curve_fit(logistic4, pred, gt, p0=p0, maxfev=20000)
-        return logistic4(pred, *params)
-    except (RuntimeError, ValueError):
-        # a degenerate set (constant predictions, too few points) cannot be fitted;
-        # the linear correlation of the raw scores is the honest fallback
-        return pred
+    best, best_err = pred, np.inf
+    # least squares on a sigmoid has local minima: start from a few slopes, keep the best
+    for slope in (spread, spread / 4, spread * 4):
+        p0 = [gt.max(), gt.min(), float(np.median(pred)), slope]
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                params, _ = optimize.curve_fit(logistic4, pred, gt, p0=p0, maxfev=20000)
+        except (RuntimeError, ValueError):
+            continue
+        mapped = logistic4(pred, *params)
+        err = float(np.mean((mapped - gt) ** 2))
+        if np.isfinite(err) and err < best_err:
+            best, best_err = mapped, err
+    # a degenerate set (constant predictions, too few points) cannot be fitted: the
+    # raw scores are the honest fallback
+    return best
 
 
 def _valid(pred, gt) -> tuple[np.ndarray, np.ndarray]:

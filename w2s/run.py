@@ -52,7 +52,8 @@ def round_dir(run_dir: Path, k: int) -> Path:
 
 
 def student_teacher_name(k: int) -> str:
-    return f"student:round_{k:02d}"
+    """The round-k student's name as a teacher of later rounds and in tables."""
+    return f"student r{k}"
 
 
 def check_names(config: RunConfig) -> None:
@@ -213,15 +214,14 @@ def evaluate_round(config: RunConfig, k: int, weights: np.ndarray, columns: list
     items, features = load_labels(config.run_dir / "evalset")
     id_fams = list(config.eval.in_distribution or config.distortions)
     ood_fams = list(config.eval.ood)
-    models = {}
     for j in range(k + 1):
         student = Student.from_pretrained(round_dir(config.run_dir, j) / "student")
         items[score_column(student_teacher_name(j))] = student.score_features(features).numpy()
-    for col in columns:
-        models[col.removeprefix("score:")] = items[col].to_numpy()
+    models = {t: items[score_column(t)].to_numpy() for t in config.teachers}
+    # the ensemble of this round's teachers (the configured ones plus every earlier student)
     models["ensemble"] = ensemble_score(teacher_matrix(items, columns), weights)
     for j in range(k + 1):
-        models[f"student r{j}"] = items[score_column(student_teacher_name(j))].to_numpy()
+        models[student_teacher_name(j)] = items[score_column(student_teacher_name(j))].to_numpy()
     out = round_dir(config.run_dir, k) / "eval"
     io.write_parquet(items.drop(columns=["params"]).assign(**{f"model:{m}": s for m, s in models.items()}), out / "scores.parquet")
     results = {name: evaluate_scores(s, items, id_fams, ood_fams) for name, s in models.items()}
@@ -292,7 +292,7 @@ def run(
 
     # 3. the held-out evaluation set: other content, plus families never trained on
     if config.eval.source != "none" and not io.is_done(run_dir / "evalset"):
-        eval_manifest = make_manifest(resolve_pool(config.eval.source, run_dir, config.seed), run_dir / "evalset_manifest.parquet")
+        eval_manifest = make_manifest(resolve_pool(config.eval.source, run_dir, config.seed), run_dir / "evalset_manifest.parquet", config.eval.limit)
         families = dict(config.eval.in_distribution or config.distortions)
         families.update(config.eval.ood)
         vmaf_families = (CODEC_FAMILIES & set(families)) if config.eval.vmaf else set()

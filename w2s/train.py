@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from students.calibration import CalibrationHead
 from w2s.config import StudentConfig, TrainConfig
@@ -30,9 +30,9 @@ SOURCE_WEIGHT = {"teacher": "teacher_weight", "distortion": "distortion_weight"}
 
 def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> TensorDataset:
     """(ia, ib, p, weight) tensors; hard cases of any kind get ``train.hard_weight``."""
-    ia = torch.as_tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
-    ib = torch.as_tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
-    p = torch.as_tensor(pairs.p.to_numpy(), dtype=torch.float32)
+    ia = torch.tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
+    ib = torch.tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
+    p = torch.tensor(pairs.p.to_numpy(), dtype=torch.float32)
     w = torch.as_tensor(
         [getattr(train, SOURCE_WEIGHT.get(s, "hard_weight")) for s in pairs.source], dtype=torch.float32
     )
@@ -61,21 +61,37 @@ def train_head(
         norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
     head.set_normalization(features[torch.as_tensor(norm_rows)])
 
-    data = pair_tensors(pairs, index, train)
-    loader = DataLoader(data, batch_size=train.batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+    ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train).tensors
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    steps = train.epochs * math.ceil(len(data) / train.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=train.lr, total_steps=max(steps, 1), pct_start=0.1)
-    head, optimizer, loader, scheduler = accelerator.prepare(head, optimizer, loader, scheduler)
-    feats = features.to(accelerator.device)
+    # each process takes every world_size-th pair of one shared seeded permutation per
+    # epoch (what a DistributedSampler does); batches are sliced from tensors directly,
+    # because a DataLoader over a TensorDataset collates pairs one by one, which costs
+    # more than the whole step of a head this small
+    rank, world = accelerator.process_index, accelerator.num_processes
+    per_process = math.ceil(len(p_all) / world)
+    steps_per_epoch = math.ceil(per_process / train.batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=train.lr, total_steps=max(train.epochs * steps_per_epoch, 1), pct_start=0.1
+    )
+    head, optimizer, scheduler = accelerator.prepare(head, optimizer, scheduler)
+    feats = accelerator.unwrap_model(head).standardize(features.float()).to(accelerator.device)
     loss_fn = LOSSES[train.loss]
+    order_rng = torch.Generator().manual_seed(seed)
 
     history = []
     head.train()
     for epoch in range(train.epochs):
+        perm = torch.randperm(len(p_all), generator=order_rng)
+        mine = perm[rank::world]
         total, count = 0.0, 0
-        for ia, ib, p, w in loader:
-            both = head(feats[torch.cat([ia, ib])])  # one forward for both sides
+        for step in range(steps_per_epoch):
+            batch = mine[step * train.batch_size : (step + 1) * train.batch_size]
+            if len(batch) == 0:  # an uneven last shard: every process must still step together
+                batch = perm[:1]
+            ia, ib, p, w = (t[batch].to(accelerator.device) for t in (ia_all, ib_all, p_all, w_all))
+            # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
+            uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
+            both = head(feats[uniq], standardized=True)[where]
             s_a, s_b = both[: len(ia)], both[len(ia) :]
             per_pair = loss_fn(s_a, s_b, p)
             if train.confidence_weight > 0:
