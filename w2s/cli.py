@@ -40,8 +40,16 @@ def cmd_run(args) -> int:
     from w2s.report import write_report
     from w2s.run import run
 
+    import torch
+    from accelerate import Accelerator
+
     config = load_config(args.config, args.set)
-    run_dir = run(config, stop_after=args.stop_after, on_round=show_table)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    if not accelerator.is_main_process:
+        logging.getLogger().setLevel(logging.WARNING)  # one process tells the story
+    run_dir = run(config, stop_after=args.stop_after, on_round=show_table, accelerator=accelerator)
+    if not accelerator.is_main_process:
+        return 0
     if args.stop_after is None and config.eval.source != "none":
         report = write_report(config)
         _console().print(f"report: {report}")

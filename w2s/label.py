@@ -82,15 +82,22 @@ def label_video(video_id: str, path: str, job: LabelJob) -> tuple[pd.DataFrame, 
     return pd.DataFrame(rows), torch.stack(features)
 
 
-def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = "label") -> None:
-    """Label every ok video of the manifest into ``folder`` (resumable), then consolidate."""
+def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = "label", accelerator=None) -> None:
+    """Label every ok video of the manifest into ``folder`` (resumable), then consolidate.
+
+    Under several processes each takes every world_size-th video; the main
+    process consolidates once all are through.
+    """
     folder = Path(folder)
     if io.is_done(folder):
         return
+    rank = accelerator.process_index if accelerator else 0
+    world = accelerator.num_processes if accelerator else 1
     shards = folder / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     todo = manifest[manifest.status == "ok"]
-    for video_id, path in tqdm(list(zip(todo.id, todo.path)), desc=desc, unit="video"):
+    mine = list(zip(todo.id, todo.path))[rank::world]
+    for video_id, path in tqdm(mine, desc=desc, unit="video", disable=rank != 0):
         done = shards / f"{video_id}.parquet"
         failed = shards / f"{video_id}.failed.json"
         if done.exists() or failed.exists():
@@ -104,8 +111,13 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
         # features first: a shard counts as finished only once its parquet exists
         io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
         io.write_parquet(rows, done)
-    _consolidate(todo.id, shards, folder)
-    io.mark_done(folder)
+    if accelerator:
+        accelerator.wait_for_everyone()
+    if rank == 0:
+        _consolidate(todo.id, shards, folder)
+        io.mark_done(folder)
+    if accelerator:
+        accelerator.wait_for_everyone()
 
 
 def _consolidate(video_ids, shards: Path, folder: Path) -> None:

@@ -263,13 +263,26 @@ def run(
 
     check_names(config)
     run_dir = config.run_dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_run_config(config)
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    main_process = accelerator.is_main_process
+    # several processes (accelerate launch) share the labelling and the training; the
+    # main process alone writes shared files, and the others wait at each barrier
+    barrier = accelerator.wait_for_everyone
+    log.info("run %s: %d process(es), device %s", config.name, accelerator.num_processes, accelerator.device)
+    if main_process:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_run_config(config)
+    barrier()
     sampler = make_sampler(config.pool.sampler)
 
+    def pool_manifest(source: str, name: str, limit: int) -> pd.DataFrame:
+        if main_process:
+            make_manifest(resolve_pool(source, run_dir, config.seed), run_dir / name, limit)
+        barrier()
+        return pd.read_parquet(run_dir / name)
+
     # 1. the pool, scanned once: unreadable files are recorded and skipped
-    manifest = make_manifest(resolve_pool(config.pool.source, run_dir, config.seed), run_dir / "manifest.parquet", config.pool.limit)
+    manifest = pool_manifest(config.pool.source, "manifest.parquet", config.pool.limit)
     if not (manifest.status == "ok").any():
         raise W2SError(f"no readable video in the pool {config.pool.source}; see {run_dir / 'manifest.parquet'}")
 
@@ -286,18 +299,19 @@ def run(
         )
 
     if not io.is_done(run_dir / "label"):
-        label_pool(manifest, run_dir / "label", job_for(config.distortions), desc="label pool")
+        label_pool(manifest, run_dir / "label", job_for(config.distortions), "label pool", accelerator)
     if stop_after == "label":
         return run_dir
 
     # 3. the held-out evaluation set: other content, plus families never trained on
     if config.eval.source != "none" and not io.is_done(run_dir / "evalset"):
-        eval_manifest = make_manifest(resolve_pool(config.eval.source, run_dir, config.seed), run_dir / "evalset_manifest.parquet", config.eval.limit)
+        eval_manifest = pool_manifest(config.eval.source, "evalset_manifest.parquet", config.eval.limit)
         families = dict(config.eval.in_distribution or config.distortions)
         families.update(config.eval.ood)
         vmaf_families = (CODEC_FAMILIES & set(families)) if config.eval.vmaf else set()
-        label_pool(eval_manifest, run_dir / "evalset", job_for(families, vmaf_families), desc="label eval set")
-    write_failures(run_dir)
+        label_pool(eval_manifest, run_dir / "evalset", job_for(families, vmaf_families), "label eval set", accelerator)
+    if main_process:
+        write_failures(run_dir)
     if stop_after == "evalset":
         return run_dir
 
@@ -307,36 +321,46 @@ def run(
     dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
     for k in range(config.rounds):
         rdir = round_dir(run_dir, k)
+        barrier()  # every process sees the same files before deciding what is left to do
         scores, columns = round_scores(items, features, config, k)
         reliability = teacher_reliability(scores, columns, dist)
         weights = ensemble_weights(config, reliability)
         if io.is_done(rdir):
-            if on_round and config.eval.source != "none" and k == config.rounds - 1:
+            if on_round and main_process and config.eval.source != "none" and k == config.rounds - 1:
                 metrics = yaml.safe_load((rdir / "eval" / "metrics.json").read_text())
                 on_round(k, results_table(metrics, reliability))
             continue
-        io.write_parquet(scores.drop(columns=["params"]), rdir / "scores.parquet")
-        io.write_json({"reliability": reliability, "weights": dict(zip(columns, weights.tolist()))}, rdir / "teachers.json")
+        if main_process:
+            io.write_parquet(scores.drop(columns=["params"]), rdir / "scores.parquet")
+            io.write_json({"reliability": reliability, "weights": dict(zip(columns, weights.tolist()))}, rdir / "teachers.json")
 
+        # every process builds the same pairs (seeded; mining trains heads together)
         if (rdir / "pairs.parquet").exists():
             pairs = pd.read_parquet(rdir / "pairs.parquet")
         else:
             pairs = build_pairs(scores, features, columns, weights, dist, config, k, accelerator)
-            io.write_parquet(pairs, rdir / "pairs.parquet")
+            if main_process:
+                io.write_parquet(pairs, rdir / "pairs.parquet")
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
+        barrier()
         if stop_after == f"pairs:{k}":
             return run_dir
 
         if not (rdir / "student" / "config.json").exists():
             head, history = train_head(features, pairs, index, config.student, config.train, config.seed + k, accelerator)
-            save_student(head, score_items(head, features), config, k, rdir / "student")
-            io.write_json({"epoch_loss": history}, rdir / "train_log.json")
+            if main_process:
+                save_student(head, score_items(head, features), config, k, rdir / "student")
+                io.write_json({"epoch_loss": history, "num_processes": accelerator.num_processes}, rdir / "train_log.json")
+        barrier()
 
-        if config.eval.source != "none":
-            results = evaluate_round(config, k, weights, columns)
-            if on_round:
-                on_round(k, results_table(results, reliability))
-        io.mark_done(rdir)
+        if main_process:
+            if config.eval.source != "none":
+                results = evaluate_round(config, k, weights, columns)
+                if on_round:
+                    on_round(k, results_table(results, reliability))
+            io.mark_done(rdir)
         if stop_after == f"round:{k}":
+            barrier()
             return run_dir
+    barrier()
     return run_dir

@@ -1,0 +1,30 @@
+"""A real two-process run: `accelerate launch` with gloo on the CPU."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+
+def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_config, tmp_path):
+    config = tiny_config("ddp")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    # `--cpu --num_processes 2` would silently run one process: --multi_gpu with the CPU flag gives two
+    cmd = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+        "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+        "--main_process_port", "29517", "-m", "w2s", "run", str(config), "--set", "eval.source=none",
+    ]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp"
+    assert "2 process(es)" in done.stderr
+    for k in (0, 1):
+        log = json.loads((run / f"round_{k:02d}" / "train_log.json").read_text())
+        assert log["num_processes"] == 2
+        assert (run / f"round_{k:02d}" / "DONE").exists()
+    items = pd.read_parquet(run / "label" / "items.parquet")
+    assert items.video_id.nunique() == 4 and items.item_id.is_unique  # each video labelled once
