@@ -214,3 +214,13 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     config = _build(RunConfig, data, "", str(path))
     config.validate()
     return config
+
+
+def load_run_config(run_dir: str | Path) -> RunConfig:
+    """The resolved config a run recorded in ``run_dir/config.yaml``."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml in it)")
+    config = _build(RunConfig, (yaml.safe_load(path.read_text()) or {}).get("config", {}), "", str(path))
+    config.validate()
+    return config
