@@ -98,3 +98,22 @@ def test_user_errors_are_one_line_without_traceback(args, message, tiny_config, 
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_a_bad_video_is_recorded_and_the_run_goes_on(tiny_config, sample_pools, tmp_path):
+    import shutil
+
+    pool = tmp_path / "pool"
+    pool.mkdir()
+    for clip in sorted(sample_pools["train"].glob("*.mp4"))[:2]:
+        shutil.copy(clip, pool / clip.name)
+    (pool / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    (pool / "notes.txt").write_text("not media: not scanned")
+    cfg = str(tiny_config("bad"))
+    assert main(["run", cfg, "--set", f"pool.source={pool}", "--set", "rounds=1", "--set", "eval.source=none"]) == 0
+    run = tmp_path / "runs" / "bad"
+    failures = pd.read_parquet(run / "failures.parquet")
+    assert list(failures.id) == ["broken"]
+    assert "broken.mp4" in failures.error.iloc[0] or "broken.mp4" in failures.path.iloc[0]
+    items = pd.read_parquet(run / "label" / "items.parquet")
+    assert items.video_id.nunique() == 2 and (run / "round_00" / "DONE").exists()
