@@ -42,7 +42,7 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     assert p1[p1.source == "teacher"][["a", "b"]].equals(teacher0[["a", "b"]])  # same draw, relabelled
 
     metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
-    assert {"pyiqa:piqe", "pyiqa:entropy", "ensemble", "student r0", "student r1"} <= set(metrics)
+    assert {"pyiqa:piqe", "pyiqa:entropy", "ensemble", "ensemble + students", "student r0", "student r1"} <= set(metrics)
     assert -1 <= metrics["student r1"]["ood_srcc"] <= 1
     evalset = pd.read_parquet(run / "evalset" / "items.parquet")
     assert evalset.vmaf.notna().sum() == 2 * 2  # 2 clips x 2 h265 levels

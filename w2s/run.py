@@ -218,8 +218,12 @@ def evaluate_round(config: RunConfig, k: int, weights: np.ndarray, columns: list
         student = Student.from_pretrained(round_dir(config.run_dir, j) / "student")
         items[score_column(student_teacher_name(j))] = student.score_features(features).numpy()
     models = {t: items[score_column(t)].to_numpy() for t in config.teachers}
-    # the ensemble of this round's teachers (the configured ones plus every earlier student)
-    models["ensemble"] = ensemble_score(teacher_matrix(items, columns), weights)
+    # the weak teachers' ensemble (what round 0 learns from) and, from round 1 on, the
+    # ensemble of this round's teachers, which includes every earlier student
+    n_weak = len(config.teachers)
+    models["ensemble"] = ensemble_score(teacher_matrix(items, columns[:n_weak]), weights[:n_weak])
+    if k > 0:
+        models["ensemble + students"] = ensemble_score(teacher_matrix(items, columns), weights)
     for j in range(k + 1):
         models[student_teacher_name(j)] = items[score_column(student_teacher_name(j))].to_numpy()
     out = round_dir(config.run_dir, k) / "eval"
