@@ -29,6 +29,11 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     t1 = json.loads((run / "round_01" / "teachers.json").read_text())["weights"]
     assert list(t0) == ["score:pyiqa:piqe", "score:pyiqa:entropy"]
     assert list(t1) == list(t0) + ["score:student r0"]
+    # ... and it scores the training pool out of fold: each item by a head that never saw its content
+    oof = pd.read_parquet(run / "round_01" / "oof.parquet")
+    s1 = pd.read_parquet(run / "round_01" / "scores.parquet")
+    assert list(oof.item_id) == list(s1.item_id)
+    assert oof.score.to_numpy() == pytest.approx(s1["score:student r0"].to_numpy())
 
     # pairs: teacher pairs span clean and distorted items; round 1 adds hard cases and keeps the rest
     p0 = pd.read_parquet(run / "round_00" / "pairs.parquet")

@@ -24,6 +24,9 @@ from scipy.special import ndtr
 from w2s.pairs import combined_probability, draw_pairs
 from w2s.train import score_items, train_head
 
+# the out-of-fold scores also make the previous student a fair teacher on the training
+# pool: scored in-sample, it only echoes the labels it was fitted to
+
 log = logging.getLogger(__name__)
 
 
@@ -57,11 +60,14 @@ def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator)
     return scores
 
 
-def mine_hard_cases(items, features, pairs, z, weights, config, round_index, accelerator) -> pd.DataFrame:
-    """New hard pairs for round ``round_index`` (labelled, with source ``hard_*``)."""
+def mine_hard_cases(items, pairs, oof, z, weights, config, round_index) -> pd.DataFrame:
+    """New hard pairs for round ``round_index`` (labelled, with source ``hard_*``).
+
+    ``pairs`` are the previous round's pairs and ``oof`` the out-of-fold scores
+    of a student trained on them (:func:`out_of_fold_scores`).
+    """
     index = {k: i for i, k in enumerate(items.item_id)}
     seed = config.seed + 7919 * round_index
-    oof = out_of_fold_scores(items, features, pairs, index, config, seed, accelerator)
     found = []
     if config.hard_cases.distortion:
         dist = pairs[pairs.source == "distortion"]
@@ -81,4 +87,4 @@ def mine_hard_cases(items, features, pairs, z, weights, config, round_index, acc
         log.info("round %d: %d teacher pairs where student and ensemble disagree most (mean |p-q| %.3f)",
                  round_index, len(top), float(gap[top].mean()) if len(top) else 0.0)
     out = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["a", "b", "p", "source"])
-    return out.assign(round=round_index), oof
+    return out.assign(round=round_index)

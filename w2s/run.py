@@ -25,7 +25,7 @@ from w2s import io
 from w2s.config import RunConfig
 from w2s.errors import ConfigError, W2SError
 from w2s.evaluate import evaluate_scores
-from w2s.hard_cases import mine_hard_cases
+from w2s.hard_cases import mine_hard_cases, out_of_fold_scores
 from w2s.label import LabelJob, label_pool, load_labels, score_column
 from w2s.pairs import (
     distortion_pairs,
@@ -158,16 +158,21 @@ def write_failures(run_dir: Path) -> None:
 # ----------------------------------------------------------------------------- one round
 
 
-def round_scores(items: pd.DataFrame, features: torch.Tensor, config: RunConfig, k: int) -> tuple[pd.DataFrame, list[str]]:
-    """Items with every round-k teacher's score: the configured ones, then each earlier student."""
-    from students.student import Student
+def round_scores(items: pd.DataFrame, config: RunConfig, k: int) -> tuple[pd.DataFrame, list[str]]:
+    """Items with every round-k teacher's score: the configured ones, then each earlier student.
 
+    Student j scores the training pool out of fold (``round_{j+1}/oof.parquet``):
+    each item by a head that never saw its content. In-sample, a head on frozen
+    features reproduces the pairs it was fitted to, and as a teacher it would
+    only hand its own labels back (the quickstart's held-out OOD SRCC fell
+    round over round that way).
+    """
     scores = items.copy()
     columns = [score_column(t) for t in config.teachers]
     for j in range(k):
-        student = Student.from_pretrained(round_dir(config.run_dir, j) / "student")
+        oof = pd.read_parquet(round_dir(config.run_dir, j + 1) / "oof.parquet")
         col = score_column(student_teacher_name(j))
-        scores[col] = student.score_features(features).numpy()
+        scores[col] = oof.set_index("item_id").score.reindex(items.item_id).to_numpy()
         columns.append(col)
     return scores, columns
 
@@ -178,7 +183,20 @@ def ensemble_weights(config: RunConfig, reliability: dict) -> np.ndarray:
     return np.ones(len(reliability))
 
 
-def build_pairs(scores, features, columns, weights, dist, config, k, accelerator) -> pd.DataFrame:
+def previous_student_oof(items, features, config: RunConfig, k: int, accelerator) -> np.ndarray:
+    """Out-of-fold scores of the round-(k-1) student's training setup on the pool (round_k/oof.parquet)."""
+    path = round_dir(config.run_dir, k) / "oof.parquet"
+    if not path.exists():
+        previous = pd.read_parquet(round_dir(config.run_dir, k - 1) / "pairs.parquet")
+        index = {item: i for i, item in enumerate(items.item_id)}
+        oof = out_of_fold_scores(items, features, previous, index, config, config.seed + 7919 * k, accelerator)
+        if accelerator.is_main_process:
+            io.write_parquet(pd.DataFrame({"item_id": items.item_id, "score": oof}), path)
+    accelerator.wait_for_everyone()
+    return pd.read_parquet(path).score.to_numpy()
+
+
+def build_pairs(scores, columns, weights, dist, config, k) -> pd.DataFrame:
     """Teacher pairs (same draw every round, relabelled by the round's ensemble),
     distortion pairs, and the hard cases of every round so far."""
     tp = teacher_pairs(scores, columns, weights, config.pairs.teacher_pairs, config.seed, config.pairs.min_confidence)
@@ -186,9 +204,9 @@ def build_pairs(scores, features, columns, weights, dist, config, k, accelerator
     if k > 0:
         previous = pd.read_parquet(round_dir(config.run_dir, k - 1) / "pairs.parquet")
         parts.append(previous[previous.source.str.startswith("hard_")])
+        oof = scores[score_column(student_teacher_name(k - 1))].to_numpy()
         z = teacher_matrix(scores, columns)
-        hard, _ = mine_hard_cases(scores, features, previous, z, weights, config, k, accelerator)
-        parts.append(hard)
+        parts.append(mine_hard_cases(scores, previous, oof, z, weights, config, k))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -326,7 +344,9 @@ def run(
     for k in range(config.rounds):
         rdir = round_dir(run_dir, k)
         barrier()  # every process sees the same files before deciding what is left to do
-        scores, columns = round_scores(items, features, config, k)
+        if k > 0 and not io.is_done(rdir):
+            previous_student_oof(items, features, config, k, accelerator)
+        scores, columns = round_scores(items, config, k)
         reliability = teacher_reliability(scores, columns, dist)
         weights = ensemble_weights(config, reliability)
         if io.is_done(rdir):
@@ -342,7 +362,7 @@ def run(
         if (rdir / "pairs.parquet").exists():
             pairs = pd.read_parquet(rdir / "pairs.parquet")
         else:
-            pairs = build_pairs(scores, features, columns, weights, dist, config, k, accelerator)
+            pairs = build_pairs(scores, columns, weights, dist, config, k)
             if main_process:
                 io.write_parquet(pairs, rdir / "pairs.parquet")
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
