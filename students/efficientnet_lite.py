@@ -72,7 +72,8 @@ class EfficientNetLite0(torch.nn.Module):
 
     @torch.inference_mode()
     def frame_features(self, frames: torch.Tensor) -> torch.Tensor:
-        """(T, 3, H, W) in [0, 1] -> (T, dim) per-frame multi-scale mean/std."""
+        """(T, 3, H, W) in [0, 1] -> (T, dim) per-frame multi-scale mean/std, on the CPU."""
+        frames = frames.to(self.net.conv_stem.weight.device)
         h, w = frames.shape[-2:]
         if min(h, w) < self.MIN_SIDE:
             scale = self.MIN_SIDE / min(h, w)
@@ -89,7 +90,7 @@ class EfficientNetLite0(torch.nn.Module):
                 pooled += [x.mean(dim=(2, 3)), x.std(dim=(2, 3))]
             x = self.net.bn2(self.net.conv_head(x))
             pooled += [x.mean(dim=(2, 3)), x.std(dim=(2, 3))]
-            out.append(torch.cat(pooled, dim=1))
+            out.append(torch.cat(pooled, dim=1).float().cpu())
         return torch.cat(out)
 
     def embed(self, clip: Clip) -> torch.Tensor:

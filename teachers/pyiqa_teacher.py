@@ -67,6 +67,7 @@ class PyiqaTeacher:
         self.name = f"pyiqa:{metric}"
         self.pooling = pooling
         self.frame_batch = frame_batch
+        self.device = device
         self._fast = _FAST.get(metric) if fast else None
         try:
             self.model = pyiqa.create_metric(metric, device=device, as_loss=False)
@@ -90,6 +91,7 @@ class PyiqaTeacher:
         """Raw pyiqa scores, one per frame, in pyiqa's own orientation."""
         out = []
         for chunk in frames.split(self.frame_batch):
+            chunk = chunk.to(self.device)
             s = self._fast(chunk) if self._fast else self.model(chunk)
             out.append(s.reshape(-1).float().cpu())
         return torch.cat(out)

@@ -313,8 +313,12 @@ def run(
 
     def job_for(families: dict, vmaf_families=frozenset()) -> LabelJob:
         if not pixel_side:
-            pixel_side["backbone"] = BACKBONES.resolve(config.student.backbone)()
-            pixel_side["teachers"] = [make_teacher(t) for t in config.teachers]
+            # on a GPU launch each process labels on its own device
+            pixel_side["backbone"] = BACKBONES.resolve(config.student.backbone)().to(accelerator.device)
+            pixel_side["teachers"] = [
+                make_teacher(t, device=str(accelerator.device)) if t.startswith("pyiqa:") else make_teacher(t)
+                for t in config.teachers
+            ]
         return LabelJob(
             sampler, config.pool.max_side, config.seed, make_distortions(families),
             pixel_side["teachers"], pixel_side["backbone"], set(vmaf_families),
