@@ -29,7 +29,7 @@ def show_table(k: int, table, title: str | None = None) -> None:
 
     t = Table(title=title or f"round {k}: held-out content (SRCC of severity order; VMAF vs clean clip)")
     for col in table.columns:
-        t.add_column(col, justify="left" if col == "model" else "right")
+        t.add_column(col, justify="left" if col == "model" else "right", no_wrap=col == "model")
     for _, row in table.iterrows():
         t.add_row(*[v if isinstance(v, str) else ("-" if math.isnan(v) else f"{v:.3f}") for v in row.tolist()])
     _console().print(t)
