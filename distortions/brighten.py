@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from distortions.base import LadderDistortion
+from distortions.darken import Darken
 from w2s.media.clip import Clip
 
 
-class Brighten(LadderDistortion):
-    """Scale intensities toward white, ``1 - (1 - x) * s``; the ladder lists s (smaller is brighter)."""
+class Brighten(Darken):
+    """Scale intensities toward white, ``1 - (1 - x) * s``; the ladder lists s (smaller is brighter).
+
+    The mirror image of :class:`Darken`: same ladder and checks, applied to ``1 - x``.
+    """
 
     name = "brighten"
-    DEFAULT_LADDER = (0.8, 0.6, 0.4, 0.25)
-    STRENGTH = "multiplier"
-    INCREASING = False
-
-    def check_value(self, value):
-        return None if 0 <= value < 1 else "multiplier must be in [0, 1)"
 
     def apply(self, clip: Clip, params: dict) -> Clip:
         s = float(self._strength(params))

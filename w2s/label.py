@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from w2s import io
+from w2s.errors import W2SError
 from w2s.media.clip import Clip, variant_id
 from w2s.media.decode import read_clip
 
@@ -129,8 +130,6 @@ def _consolidate(video_ids, shards: Path, folder: Path) -> None:
         elif (shards / f"{vid}.failed.json").exists():
             failures.append(json.loads((shards / f"{vid}.failed.json").read_text()))
     if not frames:
-        from w2s.errors import W2SError
-
         raise W2SError(f"no video of the pool could be labelled; see {shards}/*.failed.json")
     io.write_parquet(pd.concat(frames, ignore_index=True), folder / "items.parquet")
     io.write_tensors({"features": torch.cat(feats)}, folder / "features.safetensors")

@@ -14,8 +14,8 @@ from w2s.errors import W2SError
 log = logging.getLogger(__name__)
 
 
-def _entries(inputs: list[str]):
-    from w2s.media.decode import IMAGE_EXTS, VIDEO_EXTS
+def _entries(inputs: list[str]) -> list[str]:
+    """Files to score: folders and .csv/.jsonl lists expand; a missing file stays, to fail in its row."""
     from w2s.media.scan import scan_pool
 
     out = []
@@ -23,8 +23,6 @@ def _entries(inputs: list[str]):
         path = Path(raw)
         if path.is_dir() or path.suffix.lower() in (".csv", ".jsonl"):
             out += [e.path for e in scan_pool(path)]
-        elif path.suffix.lower().lstrip(".") in {e.lstrip(".") for e in VIDEO_EXTS | IMAGE_EXTS} or not path.exists():
-            out.append(str(path))  # a missing file is reported in its row, not fatal
         else:
             out.append(str(path))
     return out

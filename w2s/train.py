@@ -17,7 +17,6 @@ import pandas as pd
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from torch.utils.data import TensorDataset
 
 from students.calibration import CalibrationHead
 from w2s.config import StudentConfig, TrainConfig
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 SOURCE_WEIGHT = {"teacher": "teacher_weight", "distortion": "distortion_weight"}
 
 
-def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> TensorDataset:
+def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> tuple[torch.Tensor, ...]:
     """(ia, ib, p, weight) tensors; hard cases of any kind get ``train.hard_weight``."""
     ia = torch.tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
     ib = torch.tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
@@ -36,7 +35,7 @@ def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig)
     w = torch.as_tensor(
         [getattr(train, SOURCE_WEIGHT.get(s, "hard_weight")) for s in pairs.source], dtype=torch.float32
     )
-    return TensorDataset(ia, ib, p, w)
+    return ia, ib, p, w
 
 
 def train_head(
@@ -61,7 +60,7 @@ def train_head(
         norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
     head.set_normalization(features[torch.as_tensor(norm_rows)])
 
-    ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train).tensors
+    ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train)
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     # each process takes every world_size-th pair of one shared seeded permutation per
     # epoch (what a DistributedSampler does); batches are sliced from tensors directly,
