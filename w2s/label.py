@@ -57,7 +57,10 @@ def _items_of(clip: Clip, job: LabelJob):
         seed = stable_seed(job.seed, clip.id, family)
         for level in range(1, distortion.levels + 1):
             params = distortion.params(level, seed)
-            yield distortion.apply(clip, params), family, level, params
+            variant = distortion.apply(clip, params)
+            # teachers see the variant's own id (a score table must not hand it the clean clip's score)
+            variant = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
+            yield variant, family, level, params
 
 
 def label_video(video_id: str, path: str, job: LabelJob) -> tuple[pd.DataFrame, torch.Tensor]:
