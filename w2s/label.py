@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,9 +64,8 @@ def _items_of(clip: Clip, job: LabelJob):
             yield variant, family, level, params
 
 
-def label_video(video_id: str, path: str, job: LabelJob) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Rows (one per item) and their features for one video."""
-    clip = read_clip(path, job.sampler, max_side=job.max_side or None, clip_id=video_id)
+def label_video(video_id: str, clip: Clip, job: LabelJob) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Rows (one per item: the clean clip and each variant) and their features, from one decoded clip."""
     rows, features = [], []
     for item, family, level, params in _items_of(clip, job):
         row = {
@@ -100,21 +100,31 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
     shards = folder / "shards"
     shards.mkdir(parents=True, exist_ok=True)
     todo = manifest[manifest.status == "ok"]
-    mine = list(zip(todo.id, todo.path))[rank::world]
-    for video_id, path in tqdm(mine, desc=desc, unit="video", disable=rank != 0):
-        done = shards / f"{video_id}.parquet"
-        failed = shards / f"{video_id}.failed.json"
-        if done.exists() or failed.exists():
-            continue
-        try:
-            rows, feats = label_video(video_id, path, job)
-        except Exception as e:  # one bad video never stops the pool
-            log.warning("skipping %s: %s", path, e)
-            io.write_json({"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}, failed)
-            continue
-        # features first: a shard counts as finished only once its parquet exists
-        io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
-        io.write_parquet(rows, done)
+    mine = [
+        (vid, path) for vid, path in list(zip(todo.id, todo.path))[rank::world]
+        if not (shards / f"{vid}.parquet").exists() and not (shards / f"{vid}.failed.json").exists()
+    ]
+
+    def decode(video_id: str, path: str) -> Clip:
+        return read_clip(path, job.sampler, max_side=job.max_side or None, clip_id=video_id)
+
+    # decode the next video in a thread while this one is labelled (PyAV releases the GIL)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        upcoming = pool.submit(decode, *mine[0]) if mine else None
+        for n, (video_id, path) in enumerate(tqdm(mine, desc=desc, unit="video", disable=rank != 0)):
+            current = upcoming
+            upcoming = pool.submit(decode, *mine[n + 1]) if n + 1 < len(mine) else None
+            try:
+                clip = current.result()
+                rows, feats = label_video(video_id, clip, job)
+            except Exception as e:  # one bad video never stops the pool
+                log.warning("skipping %s: %s", path, e)
+                failure = {"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}
+                io.write_json(failure, shards / f"{video_id}.failed.json")
+                continue
+            # features first: a shard counts as finished only once its parquet exists
+            io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
+            io.write_parquet(rows, shards / f"{video_id}.parquet")
     if accelerator:
         accelerator.wait_for_everyone()
     if rank == 0:
