@@ -1,0 +1,81 @@
+"""Label-stage speed on the quickstart pool: does decoding overlap compute?
+
+    python benchmarks/label.py [--videos N] [--config configs/quickstart.yaml]
+
+Prints clips/s for the whole label stage (decode + variants + teachers +
+backbone, with the next video decoded in a thread), for decoding alone, and
+for the compute alone on clips already in memory, and the ratio of the label
+stage's wall time to (decode-only + compute-only): 1.0 means no overlap, and
+lower is better.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+
+def main(argv=None) -> int:
+    from students import BACKBONES
+    from teachers import make_teacher
+    from w2s.config import load_config
+    from w2s.label import LabelJob, label_pool, label_video
+    from w2s.media.decode import read_clip
+    from w2s.media.samplers import make_sampler
+    from w2s.media.samples import build_samples
+    from w2s.media.scan import scan_pool
+    from w2s.run import make_distortions
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/quickstart.yaml")
+    ap.add_argument("--videos", type=int, default=8, help="pool videos to time (0: all)")
+    args = ap.parse_args(argv)
+    config = load_config(args.config)
+    work = Path(tempfile.mkdtemp(prefix="w2s-bench-"))
+    pool = work / "pool"
+    build_samples(pool, split="train", seed=config.seed, progress=False)
+    entries = sorted(scan_pool(pool), key=lambda e: e.id)
+    entries = entries[: args.videos] if args.videos else entries
+    sampler = make_sampler(config.pool.sampler)
+    job = LabelJob(
+        sampler, config.pool.max_side, config.seed, make_distortions(config.distortions),
+        [make_teacher(t) for t in config.teachers], BACKBONES.resolve(config.student.backbone)(),
+    )
+    items_per_clip = 1 + sum(d.levels for d in job.distortions.values())
+    read_clip(entries[0].path, sampler, max_side=config.pool.max_side)  # warm caches and codecs
+
+    t = time.perf_counter()
+    clips = [read_clip(e.path, sampler, max_side=config.pool.max_side, clip_id=e.id) for e in entries]
+    decode_s = time.perf_counter() - t
+
+    t = time.perf_counter()
+    for clip in clips:
+        label_video(clip.id, clip, job)
+    compute_s = time.perf_counter() - t
+
+    manifest = pd.DataFrame({"id": [e.id for e in entries], "path": [e.path for e in entries], "status": "ok"})
+    t = time.perf_counter()
+    label_pool(manifest, work / "label", job, desc="label stage")
+    label_s = time.perf_counter() - t
+
+    n = len(entries)
+    rows = [
+        ("label stage", label_s),
+        ("decode only", decode_s),
+        ("compute only (variants + teachers + backbone)", compute_s),
+    ]
+    out = [f"{n} clips x {items_per_clip} items ({config.pool.sampler}), teachers {', '.join(config.teachers)}"]
+    for name, secs in rows:
+        out.append(f"{name:48s} {secs:7.1f} s  {n / secs:7.2f} clips/s  {n * items_per_clip / secs:7.1f} items/s")
+    out.append(f"{'label / (decode + compute)':48s} {label_s / (decode_s + compute_s):7.3f}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
