@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     items, feats = load_labels(run / "label")
     ev, evf = load_labels(run / "evalset")
     index = {k: i for i, k in enumerate(items.item_id)}
-    columns = [score_column(t) for t in config.teachers]
+    columns = [score_column(t) for t in config.teacher_names()]
     weights = np.ones(len(columns))
     dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
     clean = items[items.family == ""].reset_index(drop=True)

@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     sampler = make_sampler(config.pool.sampler)
     job = LabelJob(
         sampler, config.pool.max_side, config.seed, make_distortions(config.distortions),
-        [make_teacher(t) for t in config.teachers], BACKBONES.resolve(config.student.backbone)(),
+        {n: make_teacher(n, **o) for n, o in config.teacher_specs()}, BACKBONES.resolve(config.student.backbone)(),
     )
     items_per_clip = 1 + sum(d.levels for d in job.distortions.values())
     read_clip(entries[0].path, sampler, max_side=config.pool.max_side)  # warm caches and codecs
@@ -69,7 +69,7 @@ def main(argv=None) -> int:
         ("decode only", decode_s),
         ("compute only (variants + teachers + backbone)", compute_s),
     ]
-    out = [f"{n} clips x {items_per_clip} items ({config.pool.sampler}), teachers {', '.join(config.teachers)}"]
+    out = [f"{n} clips x {items_per_clip} items ({config.pool.sampler}), teachers {', '.join(config.teacher_names())}"]
     for name, secs in rows:
         out.append(f"{name:48s} {secs:7.1f} s  {n / secs:7.2f} clips/s  {n * items_per_clip / secs:7.1f} items/s")
     out.append(f"{'label / (decode + compute)':48s} {label_s / (decode_s + compute_s):7.3f}")

@@ -1,7 +1,10 @@
 """Teachers: anything that maps a clip to a quality score, higher is better.
 
 Names are ``FAMILY:ARG``: ``pyiqa:piqe`` (any pyiqa no-reference metric),
-``student:PATH`` (a saved student). ``make_teacher`` resolves a name lazily.
+``student:PATH`` (a saved student), ``table:PATH`` (scores computed elsewhere),
+``classic:NAME`` (weight-free classical measures, spatial and temporal),
+``vlm:PATH_OR_ID`` (a vision-language model scored zero-shot, Q-Align style).
+``make_teacher`` resolves a name lazily.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ TEACHER_FAMILIES = Registry(
     {
         "pyiqa": "teachers.pyiqa_teacher:PyiqaTeacher",
         "student": "teachers.student_teacher:StudentTeacher",
+        "table": "teachers.table_teacher:TableTeacher",
+        "classic": "teachers.classic:ClassicTeacher",
+        "vlm": "teachers.vlm_teacher:VLMTeacher",
     },
 )
 

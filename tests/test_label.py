@@ -40,7 +40,10 @@ def test_each_video_is_decoded_once(sample_pools, tmp_path, monkeypatch):
     manifest = pd.DataFrame({"id": [v.stem for v in videos], "path": [str(v) for v in videos], "status": "ok"})
     teachers = [CountingTeacher("a"), CountingTeacher("b")]
     families = {"blur": [1.0, 2.0], "darken": [0.5, 0.25], "noise": [0.05, 0.1]}
-    job = LabelJob(UniformSampler(2), 64, 0, {f: DISTORTIONS.resolve(f)(ladder=l) for f, l in families.items()}, teachers, MeanBackbone())
+    job = LabelJob(
+        UniformSampler(2), 64, 0, {f: DISTORTIONS.resolve(f)(ladder=l) for f, l in families.items()},
+        {t.name: t for t in teachers}, MeanBackbone(),
+    )
     label_pool(manifest, tmp_path / "label", job)
     assert sorted(calls) == sorted(str(v) for v in videos)  # 3 videos, 3 decodes, 2 teachers x 7 items each
     items, feats = load_labels(tmp_path / "label")

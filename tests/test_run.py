@@ -122,3 +122,39 @@ def test_a_bad_video_is_recorded_and_the_run_goes_on(tiny_config, sample_pools, 
     assert "broken.mp4" in failures.error.iloc[0] or "broken.mp4" in failures.path.iloc[0]
     items = pd.read_parquet(run / "label" / "items.parquet")
     assert items.video_id.nunique() == 2 and (run / "round_00" / "DONE").exists()
+
+
+def test_table_and_classic_teachers_with_reliability_weights(tiny_config, sample_pools, tmp_path):
+    """Scores computed elsewhere (a table, lower is better) beside weight-free teachers, reliability-weighted."""
+    clips = sorted(sample_pools["train"].glob("*.mp4"))
+    table = tmp_path / "dover.csv"
+    pd.DataFrame({"file": [c.name for c in clips[:3]], "dover": [0.2, 0.5, 0.9]}).to_csv(table, index=False)
+    cfg = str(tiny_config("mixed"))
+    teachers = f"[pyiqa:piqe, classic:sharpness, {{name: 'table:{table}', column: dover, lower_better: true}}]"
+    assert main(["run", cfg, "--set", f"teachers={teachers}", "--set", "pairs.ensemble=reliability"]) == 0
+    run = tmp_path / "runs" / "mixed"
+    scores = pd.read_parquet(run / "round_01" / "scores.parquet")
+    col = f"score:table:{table}"
+    clean = scores[scores.family == ""].set_index("video_id")[col]
+    assert clean.notna().sum() == 3 and clean.isna().sum() == 1  # the 4th pool clip is not in the table
+    assert scores[scores.family != ""][col].isna().all()  # a table scores originals only
+    assert clean[clips[0].stem] == pytest.approx(-0.2)  # lower is better: negated
+    weights = json.loads((run / "round_01" / "teachers.json").read_text())
+    assert set(weights["weights"]) == {"score:pyiqa:piqe", "score:classic:sharpness", col, "score:student r0"}
+    # reliability ensemble: weights follow pairwise accuracy on the known-order distortion pairs
+    rel, w = weights["reliability"], weights["weights"]
+    assert (rel["score:pyiqa:piqe"] > rel["score:classic:sharpness"]) == (w["score:pyiqa:piqe"] > w["score:classic:sharpness"])
+
+
+def test_vlm_teacher_two_rounds_end_to_end(tiny_config, tmp_path):
+    """A tiny random Qwen2-VL, built offline and loaded by path like a real checkpoint, teaches two rounds."""
+    from w2s.testing.tiny_vlm import build_tiny_vlm
+
+    model = build_tiny_vlm("qwen2_vl", tmp_path / "tiny-qwen2-vl")
+    cfg = str(tiny_config("vlm"))
+    teachers = f"[pyiqa:piqe, 'vlm:{model}']"
+    assert main(["run", cfg, "--set", f"teachers={teachers}", "--set", "pairs.ensemble=reliability", "--set", "eval.source=none"]) == 0
+    scores = pd.read_parquet(tmp_path / "runs" / "vlm" / "round_01" / "scores.parquet")
+    vlm = scores[f"score:vlm:{model}"]
+    assert vlm.notna().all() and vlm.between(1, 5).all()
+    assert json.loads((tmp_path / "runs" / "vlm" / "round_01" / "teachers.json").read_text())["weights"].keys() >= {f"score:vlm:{model}", "score:student r0"}

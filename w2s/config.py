@@ -113,7 +113,8 @@ class RunConfig:
     output_dir: str = "runs"
     seed: int = 0
     rounds: int = 2
-    # round-0 teachers: `pyiqa:METRIC`, `student:PATH`, ... (`w2s list teachers`)
+    # round-0 teachers: `pyiqa:METRIC`, `student:PATH`, ... (`w2s list teachers`); an entry
+    # may be a mapping {name: NAME, option: value, ...} to pass options to the teacher
     teachers: list = field(default_factory=lambda: ["pyiqa:piqe", "pyiqa:entropy"])
     # distortion families and their ladders (null: the family's default ladder)
     distortions: dict = field(
@@ -126,6 +127,21 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
 
+    def teacher_specs(self) -> list[tuple[str, dict]]:
+        """(name, options) of each configured teacher."""
+        specs = []
+        for entry in self.teachers:
+            if isinstance(entry, str):
+                specs.append((entry, {}))
+            elif isinstance(entry, dict) and isinstance(entry.get("name"), str):
+                specs.append((entry["name"], {k: v for k, v in entry.items() if k != "name"}))
+            else:
+                raise ConfigError(f"teachers: each entry is a name or a mapping with a `name` key, got {entry!r}")
+        return specs
+
+    def teacher_names(self) -> list[str]:
+        return [name for name, _ in self.teacher_specs()]
+
     @property
     def run_dir(self) -> Path:
         return Path(self.output_dir) / self.name
@@ -136,6 +152,9 @@ class RunConfig:
             raise ConfigError(f"rounds must be at least 1, got {self.rounds}")
         if not self.teachers:
             raise ConfigError("teachers is empty: name at least one (see `w2s list teachers`)")
+        names = self.teacher_names()
+        if len(set(names)) != len(names):
+            raise ConfigError(f"teachers: a teacher is named twice in {names}")
         if self.pairs.ensemble not in ("equal", "reliability"):
             raise ConfigError(f"pairs.ensemble must be 'equal' or 'reliability', got {self.pairs.ensemble!r}")
         if self.train.loss not in ("fidelity", "ranknet", "margin"):

@@ -46,7 +46,7 @@ class LabelJob:
     max_side: int
     seed: int
     distortions: dict  # family -> Distortion
-    teachers: list  # pixel teachers (Teacher protocol)
+    teachers: dict  # config name -> pixel teacher (Teacher protocol); the name keys its score column
     backbone: object  # Backbone protocol
     vmaf_families: set = field(default_factory=set)  # families scored with VMAF vs the clean clip
 
@@ -75,8 +75,8 @@ def label_video(video_id: str, clip: Clip, job: LabelJob) -> tuple[pd.DataFrame,
             "level": level,
             "params": json.dumps(params, sort_keys=True),
         }
-        for teacher in job.teachers:
-            row[score_column(teacher.name)] = float(teacher.score(item))
+        for name, teacher in job.teachers.items():
+            row[score_column(name)] = float(teacher.score(item))
         if family in job.vmaf_families:
             from w2s.media.vmaf import vmaf
 
@@ -125,6 +125,9 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
             # features first: a shard counts as finished only once its parquet exists
             io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
             io.write_parquet(rows, shards / f"{video_id}.parquet")
+    for teacher in job.teachers.values():
+        if hasattr(teacher, "close"):  # e.g. a score table reports the pool items it lacked
+            teacher.close()
     if accelerator:
         accelerator.wait_for_everyone()
     if rank == 0:

@@ -39,7 +39,7 @@ def write_report(config: RunConfig):
     failures = pd.read_parquet(run_dir / "failures.parquet") if (run_dir / "failures.parquet").exists() else pd.DataFrame()
     text = f"""# {config.name}: weak-to-strong run, {config.rounds} round(s)
 
-Teachers of round 0: {", ".join(config.teachers)}; each later round adds the previous student.
+Teachers of round 0: {", ".join(config.teacher_names())}; each later round adds the previous student.
 Training distortions: {", ".join(config.distortions)}. Held-out (OOD) families: {", ".join(config.eval.ood)}.
 
 ## Held-out content, after round {config.rounds - 1}

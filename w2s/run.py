@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 CODEC_FAMILIES = {"h264", "h265", "vp9", "av1"}
 # config keys that may change between a run and its rerun without invalidating its files
 RESUMABLE_KEYS = {"rounds"}
+# teacher families that run a model and take a `device` option (labelling follows the accelerator)
+DEVICE_FAMILIES = {"pyiqa", "vlm"}
 
 
 # ----------------------------------------------------------------------------- setup
@@ -63,7 +65,7 @@ def check_names(config: RunConfig) -> None:
     from teachers import check_teacher
 
     BACKBONES.check(config.student.backbone)
-    for name in config.teachers:
+    for name, _ in config.teacher_specs():
         check_teacher(name)
     families = dict(config.distortions)
     families.update(config.eval.in_distribution or {})
@@ -139,6 +141,15 @@ def make_distortions(families: dict) -> dict:
     return {family: DISTORTIONS.resolve(family)(ladder=ladder) for family, ladder in families.items()}
 
 
+def teacher_options(name: str, options: dict) -> dict:
+    """A teacher's config options, plus the device for the families that take one."""
+    if name.split(":", 1)[0] in DEVICE_FAMILIES and "device" not in options:
+        from accelerate.state import PartialState
+
+        return {**options, "device": str(PartialState().device)}
+    return options
+
+
 def write_failures(run_dir: Path) -> None:
     """Every file the run could not use, from the scans and the label stages, with its reason."""
     parts = []
@@ -168,7 +179,7 @@ def round_scores(items: pd.DataFrame, config: RunConfig, k: int) -> tuple[pd.Dat
     round over round that way).
     """
     scores = items.copy()
-    columns = [score_column(t) for t in config.teachers]
+    columns = [score_column(t) for t in config.teacher_names()]
     for j in range(k):
         oof = pd.read_parquet(round_dir(config.run_dir, j + 1) / "oof.parquet")
         col = score_column(student_teacher_name(j))
@@ -235,10 +246,10 @@ def evaluate_round(config: RunConfig, k: int, weights: np.ndarray, columns: list
     for j in range(k + 1):
         student = Student.from_pretrained(round_dir(config.run_dir, j) / "student")
         items[score_column(student_teacher_name(j))] = student.score_features(features).numpy()
-    models = {t: items[score_column(t)].to_numpy() for t in config.teachers}
+    models = {t: items[score_column(t)].to_numpy() for t in config.teacher_names()}
     # the weak teachers' ensemble (what round 0 learns from) and, from round 1 on, the
     # ensemble of this round's teachers, which includes every earlier student
-    n_weak = len(config.teachers)
+    n_weak = len(config.teacher_names())
     models["ensemble"] = ensemble_score(teacher_matrix(items, columns[:n_weak]), weights[:n_weak])
     if k > 0:
         models["ensemble + students"] = ensemble_score(teacher_matrix(items, columns), weights)
@@ -315,10 +326,9 @@ def run(
         if not pixel_side:
             # on a GPU launch each process labels on its own device
             pixel_side["backbone"] = BACKBONES.resolve(config.student.backbone)().to(accelerator.device)
-            pixel_side["teachers"] = [
-                make_teacher(t, device=str(accelerator.device)) if t.startswith("pyiqa:") else make_teacher(t)
-                for t in config.teachers
-            ]
+            pixel_side["teachers"] = {
+                name: make_teacher(name, **teacher_options(name, options)) for name, options in config.teacher_specs()
+            }
         return LabelJob(
             sampler, config.pool.max_side, config.seed, make_distortions(families),
             pixel_side["teachers"], pixel_side["backbone"], set(vmaf_families),

@@ -1,0 +1,126 @@
+"""VLMTeacher on tiny random VLMs built offline (w2s.testing.tiny_vlm), loaded by path."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import torch
+
+from teachers.vlm_teacher import LEVELS, WEIGHTS, VLMTeacher, level_token_ids
+from w2s.errors import MissingWeightsError, W2SError
+from w2s.media.decode import read_clip
+from w2s.media.samplers import UniformSampler
+from w2s.media.sources import sources
+from w2s.testing.tiny_vlm import FAMILIES, build_tiny_vlm
+
+VLM_FAMILIES = ["qwen2_vl", "qwen2_5_vl", "llava_onevision"]
+
+
+@pytest.fixture(scope="module")
+def vlm_clips():
+    found = {s.name: s for s in sources("all")}
+    video = read_clip(found["bikes"].path, UniformSampler(4), max_side=64)
+    still = read_clip(found["astronaut"].path, UniformSampler(4), max_side=64)
+    assert video.num_frames == 4 and still.num_frames == 1
+    return {"video": video, "image": still}
+
+
+@pytest.fixture(scope="module", params=VLM_FAMILIES)
+def vlm_teacher(request, tmp_path_factory):
+    folder = build_tiny_vlm(
+        request.param, tmp_path_factory.mktemp(f"tiny_{request.param}")
+    )
+    return VLMTeacher(str(folder))
+
+
+def test_vlm_tiny_families_listed():
+    assert set(VLM_FAMILIES) <= set(FAMILIES)
+    with pytest.raises(ValueError, match="qwen2_vl"):
+        build_tiny_vlm("nope", "/nonexistent")
+
+
+@pytest.mark.parametrize("kind", ["video", "image"])
+def test_vlm_score_is_expected_level(vlm_teacher, vlm_clips, kind):
+    clip = vlm_clips[kind]
+    probs = vlm_teacher.level_probabilities(clip)
+    assert probs.shape == (5,)
+    assert torch.all(probs >= 0)
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-9)
+    score = vlm_teacher.score(clip)
+    assert math.isfinite(score) and 1.0 <= score <= 5.0
+    by_hand = sum(float(p) * w for p, w in zip(probs, WEIGHTS))
+    assert score == pytest.approx(by_hand, abs=1e-12)
+
+
+def test_vlm_scoring_is_deterministic(vlm_teacher, vlm_clips):
+    clip = vlm_clips["video"]
+    assert vlm_teacher.score(clip) == vlm_teacher.score(clip)
+    assert torch.equal(
+        vlm_teacher.level_probabilities(clip), vlm_teacher.level_probabilities(clip)
+    )
+
+
+def test_vlm_level_token_ids_are_distinct(vlm_teacher):
+    tok = vlm_teacher.tokenizer
+    for kind, ids in vlm_teacher.level_ids.items():
+        assert len(set(ids)) == len(LEVELS), (kind, ids)
+    # the ids are those of " word" after the pre-filled answer, leading space included
+    ids = level_token_ids(tok)
+    for word, tid in zip(LEVELS, ids):
+        assert tok.decode([tid]).strip() == word
+
+
+def test_vlm_frames_as_images_without_video_support(vlm_teacher, vlm_clips):
+    """A processor without video support gets the frames as a list of images."""
+    vlm_teacher.has_video = False
+    try:
+        batch, kind = vlm_teacher.inputs(vlm_clips["video"])
+        assert "pixel_values_videos" not in batch
+        score = vlm_teacher.score(vlm_clips["video"])
+    finally:
+        vlm_teacher.has_video = True
+    assert kind == "video" and 1.0 <= score <= 5.0
+
+
+def test_vlm_max_frames_subsamples(vlm_teacher, vlm_clips):
+    clip = vlm_clips["video"]
+    long_clip = clip.with_frames(clip.frames.repeat(3, 1, 1, 1))
+    assert vlm_teacher._frames(long_clip).shape[0] == vlm_teacher.max_frames == 8
+
+
+def test_vlm_tiny_clip_is_fast(vlm_teacher, vlm_clips):
+    vlm_teacher.score(vlm_clips["video"])  # warm-up
+    start = time.perf_counter()
+    vlm_teacher.score(vlm_clips["video"])
+    assert time.perf_counter() - start < 5.0
+
+
+def test_vlm_missing_folder_names_path(tmp_path):
+    missing = tmp_path / "no_such_model"
+    with pytest.raises(W2SError, match="no_such_model"):
+        VLMTeacher.check(str(missing))
+    with pytest.raises(W2SError, match="no_such_model"):
+        VLMTeacher(str(missing))
+
+
+def test_vlm_folder_without_config_names_path(tmp_path):
+    folder = tmp_path / "empty_model"
+    folder.mkdir()
+    with pytest.raises(MissingWeightsError, match="empty_model.*config.json"):
+        VLMTeacher.check(str(folder))
+    with pytest.raises(MissingWeightsError, match="empty_model"):
+        VLMTeacher(str(folder))
+
+
+def test_vlm_uncached_hub_id_fails_fast_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    VLMTeacher.check(
+        "w2s-tests/not-a-cached-vlm"
+    )  # looks like a hub id: accepted without loading
+    start = time.perf_counter()
+    with pytest.raises(MissingWeightsError, match="not-a-cached-vlm.*cache") as err:
+        VLMTeacher("w2s-tests/not-a-cached-vlm")
+    assert time.perf_counter() - start < 10.0
+    assert "hf download" in str(err.value)
