@@ -20,6 +20,13 @@ DISTORTIONS = Registry(
         "h264": "distortions.codec:H264",
         "h265": "distortions.codec:H265",
         "vp9": "distortions.codec:VP9",
+        "av1": "distortions.av1:AV1",
+        "saturation": "distortions.saturation:Desaturation",
+        "stutter": "distortions.stutter:Stutter",
+        "jitter": "distortions.jitter:Jitter",
+        "flicker": "distortions.flicker:Flicker",
+        "framerate": "distortions.framerate:FrameRate",
+        "resize_h264": "distortions.compound:ResizeH264",
     },
 )
 

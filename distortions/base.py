@@ -58,28 +58,40 @@ class LadderDistortion:
             )
         if len(ladder) == 0:
             raise W2SError(f"{fam}: ladder is empty; list at least one {self.STRENGTH} value")
-        out = []
-        for v in ladder:
-            # bool is an int subclass; True/False as a strength is always a mistake.
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
-                raise W2SError(f"{fam}: ladder value {v!r} is not a number (ladder {list(ladder)!r})")
-            if self.INTEGER and not isinstance(v, int):
-                raise W2SError(f"{fam}: ladder value {v!r} must be an integer {self.STRENGTH} (ladder {list(ladder)!r})")
-            if not math.isfinite(v):
-                raise W2SError(f"{fam}: ladder value {v!r} is not finite (ladder {list(ladder)!r})")
-            why = self.check_value(v)
-            if why:
-                raise W2SError(f"{fam}: ladder value {v!r} is invalid: {why} (ladder {list(ladder)!r})")
-            out.append(int(v) if self.INTEGER else float(v))
+        out = [self.coerce_value(v, ladder) for v in ladder]
         for prev, cur in zip(out, out[1:]):
-            ok = cur > prev if self.INCREASING else cur < prev
-            if not ok:
-                order = "strictly increasing" if self.INCREASING else "strictly decreasing"
+            if not self.is_more_severe(prev, cur):
                 raise W2SError(
-                    f"{fam}: ladder must go from mildest to most severe ({self.STRENGTH} {order}), "
+                    f"{fam}: ladder must go from mildest to most severe ({self.order_text()}), "
                     f"but {cur!r} follows {prev!r} in {out!r}"
                 )
         return out
+
+    def coerce_value(self, v, ladder):
+        """One ladder value, checked and normalised (a plain int or float here).
+
+        Families whose ladder values are not plain numbers (chains) override
+        this, :meth:`is_more_severe` and :meth:`order_text`.
+        """
+        fam = self.name
+        # bool is an int subclass; True/False as a strength is always a mistake.
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise W2SError(f"{fam}: ladder value {v!r} is not a number (ladder {list(ladder)!r})")
+        if self.INTEGER and not isinstance(v, int):
+            raise W2SError(f"{fam}: ladder value {v!r} must be an integer {self.STRENGTH} (ladder {list(ladder)!r})")
+        if not math.isfinite(v):
+            raise W2SError(f"{fam}: ladder value {v!r} is not finite (ladder {list(ladder)!r})")
+        why = self.check_value(v)
+        if why:
+            raise W2SError(f"{fam}: ladder value {v!r} is invalid: {why} (ladder {list(ladder)!r})")
+        return int(v) if self.INTEGER else float(v)
+
+    def is_more_severe(self, prev, cur) -> bool:
+        """Whether ladder value ``cur`` is strictly more severe than ``prev``."""
+        return cur > prev if self.INCREASING else cur < prev
+
+    def order_text(self) -> str:
+        return f"{self.STRENGTH} {'strictly increasing' if self.INCREASING else 'strictly decreasing'}"
 
     # -- params ------------------------------------------------------------
 

@@ -10,7 +10,7 @@ class Darken(LadderDistortion):
     """Scale intensities toward black, ``x * s``; the ladder lists s (smaller is darker)."""
 
     name = "darken"
-    DEFAULT_LADDER = (0.8, 0.6, 0.4, 0.25)
+    DEFAULT_LADDER = (0.9, 0.8, 0.65, 0.5, 0.35)  # 5 levels, shared with brighten
     STRENGTH = "multiplier"
     INCREASING = False
 

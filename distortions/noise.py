@@ -10,7 +10,7 @@ class GaussianNoise(LadderDistortion):
     """Additive Gaussian noise, drawn independently for every frame and channel; the ladder lists sigma."""
 
     name = "noise"
-    DEFAULT_LADDER = (0.01, 0.02, 0.04, 0.08)
+    DEFAULT_LADDER = (0.001, 0.002, 0.003, 0.005, 0.01)  # recipe; sigma on [0, 1] intensities
     STRENGTH = "sigma"
 
     def check_value(self, value):

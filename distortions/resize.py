@@ -10,7 +10,7 @@ class DownUpResize(LadderDistortion):
     """Downscale by a factor (antialiased bilinear), then upscale back (bicubic); the ladder lists the factor."""
 
     name = "resize"
-    DEFAULT_LADDER = (2, 3, 4, 8)
+    DEFAULT_LADDER = (2, 3, 4, 8, 16)  # recipe
     STRENGTH = "downscale factor"
 
     def check_value(self, value):

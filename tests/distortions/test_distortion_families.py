@@ -18,7 +18,9 @@ from w2s.media.clip import Clip
 from w2s.protocols import Distortion
 
 NAMES = DISTORTIONS.names()
-CODECS = ["h264", "h265", "vp9"]
+CODECS = ["h264", "h265", "vp9", "av1"]
+# Temporal families: a one-frame clip has no time axis to distort.
+TEMPORAL = ["stutter", "jitter", "flicker", "framerate"]
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -65,7 +67,8 @@ def small_clip(t=3, h=40, w=56, fps=25.0, seed=0) -> Clip:
 def test_registry_lists_every_family():
     assert set(NAMES) == {
         "blur", "noise", "jpeg", "resize", "darken", "brighten",
-        "motion_blur", "contrast", "h264", "h265", "vp9",
+        "motion_blur", "contrast", "h264", "h265", "vp9", "av1", "saturation",
+        "stutter", "jitter", "flicker", "framerate", "resize_h264",
     }  # fmt: skip
 
 
@@ -154,7 +157,7 @@ def test_seed_changes_motion_blur_angle():
     assert not torch.equal(d.apply(clip, p0).frames, d.apply(clip, p1).frames)
 
 
-@pytest.mark.parametrize("name", ["noise", "motion_blur"])
+@pytest.mark.parametrize("name", ["noise", "motion_blur", "stutter", "jitter", "flicker"])
 def test_random_draws_do_not_depend_on_level(name):
     # Levels of one seed differ only in strength, so a ladder sweep is a clean
     # severity sweep.
@@ -194,7 +197,10 @@ def test_one_frame_clip(name, real_clip):
     out = d.apply(still, d.params(d.levels, seed=0))
     assert out.frames.shape == still.frames.shape and out.frames.dtype == torch.float32
     assert out.id == "still"
-    assert not torch.equal(out.frames, still.frames)
+    if name in TEMPORAL:
+        assert torch.equal(out.frames, still.frames)
+    else:
+        assert not torch.equal(out.frames, still.frames)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -220,7 +226,7 @@ def test_codec_params_record_settings(name):
     p = make(name).params(1, seed=0)
     assert {"codec", "crf", "preset"} <= set(p)
     assert p["crf"] == p["strength"]
-    assert p["codec"] == {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9"}[name]
+    assert p["codec"] == {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libaom-av1"}[name]
 
 
 @pytest.mark.parametrize("name", CODECS)
@@ -280,7 +286,22 @@ def test_codec_failure_is_w2serror_with_ffmpeg_message():
         ("resize", [1, 2], "1"),
         ("motion_blur", [4, 9], "4"),
         ("motion_blur", [5.0], "5.0"),
-        ("h264", [28, 60], "60"),
+        ("h264", [28, 64], "64"),
+        ("h265", [36, 52], "52"),
+        ("av1", [40, 64], "64"),
+        ("stutter", [0.5, 0.25], "0.25 follows 0.5"),
+        ("stutter", [1.0], "1.0"),
+        ("framerate", [1, 2], "1"),
+        ("framerate", [2.0], "2.0"),
+        ("jitter", [0.3], "0.3"),
+        ("flicker", [0.2, 0.1], "0.1 follows 0.2"),
+        ("saturation", [0.2, 0.4], "0.4 follows 0.2"),
+        ("resize_h264", [2, 24], "2"),
+        ("resize_h264", [[2, 24, 3]], "[2, 24, 3]"),
+        ("resize_h264", [[1, 24]], "step resize"),
+        ("resize_h264", [[2, 70]], "step h264"),
+        ("resize_h264", [[2, 36], [3, 30]], "[3.0, 30] follows [2.0, 36]"),
+        ("resize_h264", [[2, 36], [2, 36]], "[2.0, 36] follows [2.0, 36]"),
         ("vp9", [63, 30], "30 follows 63"),
     ],
 )
@@ -300,10 +321,10 @@ def test_custom_ladder_sets_levels():
     assert make("h265", [20]).params(1, seed=0)["crf"] == 20
 
 
-@pytest.mark.parametrize("level", [0, -1, 5, 99])
+@pytest.mark.parametrize("level", [0, -1, 6, 99])
 def test_bad_level(level):
     d = make("blur")
-    with pytest.raises(W2SError, match=r"blur: level .* 1\.\.4"):
+    with pytest.raises(W2SError, match=r"blur: level .* 1\.\.5"):
         d.params(level, seed=0)
 
 

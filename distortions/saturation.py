@@ -1,0 +1,27 @@
+"""Loss of colour saturation."""
+
+from __future__ import annotations
+
+from distortions.base import LadderDistortion
+from w2s.media.clip import Clip
+
+
+class Desaturation(LadderDistortion):
+    """Blend every pixel toward its own luma (BT.601); the ladder lists the kept colour fraction (0 is gray)."""
+
+    name = "saturation"
+    DEFAULT_LADDER = (0.8, 0.6, 0.4, 0.2, 0.0)
+    STRENGTH = "saturation factor"
+    INCREASING = False
+
+    def check_value(self, value):
+        return None if 0 <= value < 1 else "factor must be in [0, 1)"
+
+    def apply(self, clip: Clip, params: dict) -> Clip:
+        import torch
+
+        f = float(self._strength(params))
+        x = clip.frames
+        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        luma = (x * w).sum(dim=1, keepdim=True)
+        return clip.with_frames((luma + f * (x - luma)).clamp(0, 1))
