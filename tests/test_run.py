@@ -53,6 +53,9 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     assert evalset.vmaf.notna().sum() == 2 * 2  # 2 clips x 2 h265 levels
     out = capsys.readouterr().out
     assert "round 1" in out and "student r1" in out
+    assert main(["list", "teachers", "--run", str(run)]) == 0
+    listed = capsys.readouterr().out
+    assert "pyiqa:piqe" in listed and "student r0" in listed and "reliability" in listed
 
     # a finished run reruns as a no-op and leaves its files alone
     before = (run / "round_01" / "pairs.parquet").stat().st_mtime_ns

@@ -8,9 +8,11 @@ prints one line and exits 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import sys
+from pathlib import Path
 
 from w2s.errors import W2SError
 
@@ -78,13 +80,30 @@ def cmd_score(args) -> int:
 def cmd_list(args) -> int:
     from rich.table import Table
 
-    if args.what == "teachers":
+    if args.what == "teachers" and args.run:
+        from w2s.config import load_run_config
+        from w2s.run import round_dir
+
+        config = load_run_config(args.run)
+        rounds = [k for k in range(config.rounds) if (round_dir(Path(args.run), k) / "teachers.json").exists()]
+        if not rounds:
+            raise W2SError(f"{args.run}: no round has written teachers.json yet")
+        info = json.loads((round_dir(Path(args.run), rounds[-1]) / "teachers.json").read_text())
+        t = Table("teacher", "reliability", "ensemble weight", title=f"round {rounds[-1]} of {args.run}",
+                  caption="reliability: pairwise accuracy on the pool's known-order distortion pairs")
+        for col, rel in info["reliability"].items():
+            t.add_row(col.removeprefix("score:"), f"{rel:.3f}", f"{info['weights'][col]:.3f}")
+    elif args.what == "teachers":
         from teachers.pyiqa_teacher import _nr_metrics
 
         t = Table("teacher", "notes")
-        for name in _nr_metrics():
-            t.add_row(f"pyiqa:{name}", "pyiqa no-reference metric, pooled over frames")
+        t.add_row("pyiqa:NAME", "any pyiqa no-reference metric, pooled over frames; offline without weight files: piqe, entropy")
+        t.add_row("classic:NAME", "weight-free: brisque, sharpness, colorfulness (spatial); flicker, jerkiness (temporal)")
+        t.add_row("table:PATH", "scores computed elsewhere (CSV/parquet), matched by id, path or file name")
+        t.add_row("vlm:PATH_OR_ID", "vision-language model, zero-shot level-word score (Q-Align style)")
         t.add_row("student:PATH", "a saved student (runs/NAME/round_XX/student)")
+        for name in _nr_metrics():
+            t.add_row(f"pyiqa:{name}", "")
     elif args.what == "distortions":
         from distortions import DISTORTIONS
 
@@ -127,6 +146,7 @@ def parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list teachers, distortions or backbones")
     ls.add_argument("what", choices=["teachers", "distortions", "backbones"])
+    ls.add_argument("--run", default=None, help="with teachers: a run folder, to show each teacher's reliability")
     ls.set_defaults(func=cmd_list)
     return p
 

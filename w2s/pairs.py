@@ -22,6 +22,8 @@ PAIR_COLUMNS = ["a", "b", "p", "source", "round"]
 def standardize(scores: np.ndarray) -> np.ndarray:
     """z-scores over the items, NaNs (items a teacher could not score) kept as NaN."""
     scores = np.asarray(scores, dtype=np.float64)
+    if not np.isfinite(scores).any():  # a teacher that scored nothing abstains everywhere
+        return np.full_like(scores, np.nan)
     mu, sd = np.nanmean(scores), np.nanstd(scores)
     return (scores - mu) / (sd if sd > 0 else 1.0)
 
