@@ -87,3 +87,5 @@ def test_reliability_is_accuracy_on_known_pairs():
     assert rel["score:t2"] == pytest.approx(1 / 4)  # only clean > noise@1
     w = reliability_weights(rel)
     assert w[0] > 0.4 and w[1] < 1e-3  # below chance: no say
+    w = reliability_weights({"a": 0.9, "b": 0.7, "c": float("nan")})
+    assert w[2] == pytest.approx(np.median(w[:2]))  # unmeasurable: the others' median

@@ -1,6 +1,7 @@
 """End to end through the real entry point, on a few real clips."""
 
 import json
+import math
 
 import pandas as pd
 import pytest
@@ -149,15 +150,27 @@ def test_table_and_classic_teachers_with_reliability_weights(tiny_config, sample
     assert (rel["score:pyiqa:piqe"] > rel["score:classic:sharpness"]) == (w["score:pyiqa:piqe"] > w["score:classic:sharpness"])
 
 
-def test_vlm_teacher_two_rounds_end_to_end(tiny_config, tmp_path):
-    """A tiny random Qwen2-VL, built offline and loaded by path like a real checkpoint, teaches two rounds."""
+def test_vlm_teacher_two_rounds_end_to_end(tiny_config, sample_pools, tmp_path):
+    """A tiny random Qwen2-VL (built offline, loaded by path like a real checkpoint), a score table and
+    piqe, reliability-weighted, teach two rounds."""
     from w2s.testing.tiny_vlm import build_tiny_vlm
 
     model = build_tiny_vlm("qwen2_vl", tmp_path / "tiny-qwen2-vl")
+    clips = sorted(sample_pools["train"].glob("*.mp4"))
+    table = tmp_path / "fastvqa.csv"
+    pd.DataFrame({"file": [c.name for c in clips[:4]], "score": [0.4, 0.1, 0.8, 0.6]}).to_csv(table, index=False)
     cfg = str(tiny_config("vlm"))
-    teachers = f"[pyiqa:piqe, 'vlm:{model}']"
+    teachers = f"[pyiqa:piqe, 'vlm:{model}', 'table:{table}']"
     assert main(["run", cfg, "--set", f"teachers={teachers}", "--set", "pairs.ensemble=reliability", "--set", "eval.source=none"]) == 0
-    scores = pd.read_parquet(tmp_path / "runs" / "vlm" / "round_01" / "scores.parquet")
+    run = tmp_path / "runs" / "vlm"
+    scores = pd.read_parquet(run / "round_01" / "scores.parquet")
     vlm = scores[f"score:vlm:{model}"]
     assert vlm.notna().all() and vlm.between(1, 5).all()
-    assert json.loads((tmp_path / "runs" / "vlm" / "round_01" / "teachers.json").read_text())["weights"].keys() >= {f"score:vlm:{model}", "score:student r0"}
+    assert scores[scores.family == ""][f"score:table:{table}"].notna().all()
+    info = json.loads((run / "round_01" / "teachers.json").read_text())
+    assert set(info["weights"]) == {"score:pyiqa:piqe", f"score:vlm:{model}", f"score:table:{table}", "score:student r0"}
+    # the table scores no variant: its reliability is unknown and it gets the median weight of the others
+    w = info["weights"]
+    assert math.isnan(info["reliability"][f"score:table:{table}"])
+    others = [w["score:pyiqa:piqe"], w[f"score:vlm:{model}"], w["score:student r0"]]
+    assert w[f"score:table:{table}"] == pytest.approx(sorted(others)[1])

@@ -120,6 +120,15 @@ def teacher_reliability(items: pd.DataFrame, teacher_columns: list[str], dist_pa
 
 
 def reliability_weights(reliability: dict[str, float]) -> np.ndarray:
-    """Weight = how much better than chance a teacher orders known pairs (0 at or below chance)."""
+    """Weight = how much better than chance a teacher orders known pairs (0 at or below chance).
+
+    A teacher whose reliability cannot be measured (a score table has no
+    distorted variants) gets the median weight of the others: no evidence
+    either way.
+    """
     acc = np.array([reliability[k] for k in reliability], dtype=np.float64)
-    return np.clip(np.nan_to_num(acc, nan=0.5) - 0.5, 0.0, None) + 1e-6
+    w = np.clip(acc - 0.5, 0.0, None) + 1e-6
+    unknown = np.isnan(acc)
+    if unknown.any():
+        w[unknown] = np.median(w[~unknown]) if (~unknown).any() else 1.0
+    return w
