@@ -130,3 +130,11 @@ class LadderDistortion:
         if why:
             raise W2SError(f"{self.name}: params strength {v!r} is invalid: {why}")
         return v
+
+
+def luma(frames):
+    """BT.601 luma of (T, 3, H, W) RGB frames, kept as (T, 1, H, W) for broadcasting."""
+    import torch
+
+    w = torch.tensor([0.299, 0.587, 0.114], dtype=frames.dtype, device=frames.device).view(1, 3, 1, 1)
+    return (frames * w).sum(dim=1, keepdim=True)

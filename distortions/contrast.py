@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distortions.base import LadderDistortion
+from distortions.base import LadderDistortion, luma
 from w2s.media.clip import Clip
 
 
@@ -18,12 +18,9 @@ class ContrastReduction(LadderDistortion):
         return None if 0 <= value < 1 else "factor must be in [0, 1)"
 
     def apply(self, clip: Clip, params: dict) -> Clip:
-        import torch
-
         f = float(self._strength(params))
         x = clip.frames
         # Per-frame mean luma (BT.601 weights), not 0 as kornia's
         # adjust_contrast uses: scaling toward 0 would also darken the frame.
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        gray = (x * w).sum(dim=1, keepdim=True).mean(dim=(2, 3), keepdim=True)
+        gray = luma(x).mean(dim=(2, 3), keepdim=True)
         return clip.with_frames((gray + f * (x - gray)).clamp(0, 1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from distortions.base import LadderDistortion
+from distortions.base import LadderDistortion, luma
 from w2s.media.clip import Clip
 
 
@@ -18,10 +18,7 @@ class Desaturation(LadderDistortion):
         return None if 0 <= value < 1 else "factor must be in [0, 1)"
 
     def apply(self, clip: Clip, params: dict) -> Clip:
-        import torch
-
         f = float(self._strength(params))
         x = clip.frames
-        w = torch.tensor([0.299, 0.587, 0.114], dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-        luma = (x * w).sum(dim=1, keepdim=True)
-        return clip.with_frames((luma + f * (x - luma)).clamp(0, 1))
+        y = luma(x)
+        return clip.with_frames((y + f * (x - y)).clamp(0, 1))
