@@ -1,8 +1,6 @@
 """The label stage: one decode per video, whatever the number of teachers and distortions."""
 
 import pandas as pd
-import pytest
-import torch
 
 import w2s.label as label
 from distortions import DISTORTIONS
