@@ -87,7 +87,9 @@ def test_vlm_frames_as_images_without_video_support(vlm_teacher, vlm_clips):
 def test_vlm_max_frames_subsamples(vlm_teacher, vlm_clips):
     clip = vlm_clips["video"]
     long_clip = clip.with_frames(clip.frames.repeat(3, 1, 1, 1))
-    assert vlm_teacher._frames(long_clip).shape[0] == vlm_teacher.max_frames == 8
+    arr, positions = vlm_teacher._frames(long_clip)
+    assert arr.shape[0] == vlm_teacher.max_frames == 8
+    assert positions[0] == 0 and positions[-1] == long_clip.num_frames - 1
 
 
 def test_vlm_tiny_clip_is_fast(vlm_teacher, vlm_clips):
@@ -124,3 +126,15 @@ def test_vlm_uncached_hub_id_fails_fast_offline(monkeypatch):
         VLMTeacher("w2s-tests/not-a-cached-vlm")
     assert time.perf_counter() - start < 10.0
     assert "hf download" in str(err.value)
+
+
+def test_vlm_video_carries_the_clip_frame_rate(tmp_path_factory, vlm_clips):
+    """Qwen2.5-VL times its temporal patches from the clip's fps, not its 24 fps default."""
+    import dataclasses
+
+    teacher = VLMTeacher(str(build_tiny_vlm("qwen2_5_vl", tmp_path_factory.mktemp("tiny_fps"))))
+    patch = teacher.processor.video_processor.temporal_patch_size
+    for fps in (vlm_clips["video"].fps, 2.0):
+        batch, kind = teacher.inputs(dataclasses.replace(vlm_clips["video"], fps=fps))
+        assert kind == "video"
+        assert float(batch["second_per_grid_ts"][0]) == pytest.approx(patch / fps)
