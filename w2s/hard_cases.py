@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy.special import ndtr
 
 from w2s.pairs import combined_probability, draw_pairs
@@ -37,8 +38,10 @@ def content_folds(video_ids: np.ndarray, folds: int, seed: int) -> dict[str, int
     return {contents[i]: k % folds for k, i in enumerate(order)}
 
 
-def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator) -> np.ndarray:
-    """Score every item with a head that never saw a pair touching its content."""
+def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator, base=None) -> np.ndarray:
+    """Score every item with a head that never saw a pair touching its content.
+
+    ``base`` (N,) is the backbone's own score per item, added to the head's residual."""
     fold_of = content_folds(items.video_id.to_numpy(), config.hard_cases.folds, seed)
     item_fold = items.video_id.map(fold_of).to_numpy()
     a_fold = pairs.a.map(dict(zip(items.item_id, item_fold))).to_numpy()
@@ -51,9 +54,9 @@ def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator)
         train_pairs = pairs[(a_fold != k) & (b_fold != k)]
         head, _ = train_head(
             features, train_pairs, index, config.student, config.train, seed + 1000 + k, accelerator,
-            norm_rows=np.flatnonzero(~held),
+            norm_rows=np.flatnonzero(~held), base=base,
         )
-        fold_scores = score_items(head, features[held])
+        fold_scores = score_items(head, features[held], None if base is None else base[torch.as_tensor(held)])
         # folds are trained apart and each has its own offset and scale:
         # standardise per fold so cross-fold pairs compare like with like
         scores[held] = (fold_scores - fold_scores.mean()) / (fold_scores.std() or 1.0)

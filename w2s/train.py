@@ -47,11 +47,14 @@ def train_head(
     seed: int,
     accelerator: Accelerator | None = None,
     norm_rows: np.ndarray | None = None,
+    base: torch.Tensor | None = None,
 ) -> tuple[CalibrationHead, list[float]]:
     """A calibration head fitted to ``pairs``; returns it (unwrapped, on CPU) and the epoch losses.
 
     ``norm_rows`` selects the items whose feature statistics standardise the
-    head's input (default: every item any pair touches).
+    head's input (default: every item any pair touches). ``base`` (N,) is the
+    backbone's own score of each item (a VLM's level-word score): the pairs
+    are fitted by ``base + head(features)``, so the head learns a residual.
     """
     accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
@@ -74,6 +77,7 @@ def train_head(
     )
     head, optimizer, scheduler = accelerator.prepare(head, optimizer, scheduler)
     feats = accelerator.unwrap_model(head).standardize(features.float()).to(accelerator.device)
+    base = (torch.zeros(len(features)) if base is None else torch.as_tensor(base).float()).to(accelerator.device)
     loss_fn = LOSSES[train.loss]
     order_rng = torch.Generator().manual_seed(seed)
 
@@ -90,7 +94,7 @@ def train_head(
             ia, ib, p, w = (t[batch].to(accelerator.device) for t in (ia_all, ib_all, p_all, w_all))
             # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
             uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
-            both = head(feats[uniq], standardized=True)[where]
+            both = (head(feats[uniq], standardized=True) + base[uniq])[where]
             s_a, s_b = both[: len(ia)], both[len(ia) :]
             per_pair = loss_fn(s_a, s_b, p)
             if train.confidence_weight > 0:
@@ -109,7 +113,11 @@ def train_head(
     return head, history
 
 
-def score_items(head: CalibrationHead, features: torch.Tensor) -> np.ndarray:
+def score_items(head: CalibrationHead, features: torch.Tensor, base: torch.Tensor | None = None) -> np.ndarray:
+    """``base + head(features)`` per item (base 0 when the backbone has no score of its own)."""
     head.eval()
     with torch.no_grad():
-        return head(features.float()).numpy().astype(np.float64)
+        scores = head(features.float())
+        if base is not None:
+            scores = scores + torch.as_tensor(base).float()
+        return scores.numpy().astype(np.float64)
