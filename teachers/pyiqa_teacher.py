@@ -3,13 +3,18 @@
 Frames are scored as one 4-D batch (pyiqa takes images only: time is folded
 into the batch) and pooled over time. The sign comes from pyiqa's own
 ``lower_better`` flag, so every score leaves here higher-is-better.
+
+Before building a metric, the files and packages it needs are looked up on
+disk (``teachers.pyiqa_weights``): a missing one raises ``MissingWeightsError``
+at once, naming the file and the folder searched, instead of pyiqa trying the
+network. Set ``W2S_PYIQA_DOWNLOAD=1`` to let pyiqa download what is missing
+(where there is network).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import torch
 
@@ -49,9 +54,47 @@ _FAST = {"entropy": _entropy_fast}
 
 
 def _nr_metrics() -> list[str]:
-    import pyiqa
+    from teachers.pyiqa_weights import nr_metrics
 
-    return sorted(pyiqa.list_models(metric_mode="NR"))
+    return nr_metrics()  # pyiqa's registry, read without importing pyiqa (and torch's import chain)
+
+
+DOWNLOAD_ENV = "W2S_PYIQA_DOWNLOAD"
+
+
+def _build_metric(metric: str, device: str):
+    """``pyiqa.create_metric``, failing fast and precisely when a file is not here."""
+    from teachers import pyiqa_weights as pw
+
+    download = os.environ.get(DOWNLOAD_ENV) == "1"
+    if not download:  # on disk only, before pyiqa is even imported
+        avail = pw.availability(metric)
+        if avail.missing:
+            raise MissingWeightsError(avail.message() + _HOW)
+        if avail.notes:
+            raise W2SError(avail.message())
+    import pyiqa
+    from pyiqa.utils import download_util
+
+    # pyiqa fixed its cache folder when it was imported; follow TORCH_HOME as it is now
+    download_util.DEFAULT_CACHE_DIR = str(pw.torch_hub_dir() / "pyiqa")
+    if download:
+        return pyiqa.create_metric(metric, device=device, as_loss=False)
+    requests: list = []
+    try:
+        with pw.intercept(follow=False, record=requests):  # a download attempt raises at once, no network retries
+            return pyiqa.create_metric(metric, device=device, as_loss=False)
+    except pw.WeightRequest as e:  # a file the static table did not know about
+        need = e.need
+    except OSError:  # transformers re-raises what a hub look-up raised as its own OSError
+        if not requests:
+            raise
+        need = requests[-1]
+    raise MissingWeightsError(f"pyiqa:{metric} cannot run here:\n  - {need.explain()}{_HOW}")
+
+
+_HOW = (f"\n(pyiqa's weight files: https://huggingface.co/chaofengc/IQA-PyTorch-Weights; `w2s list teachers` shows "
+        f"what every pyiqa metric lacks; with network, {DOWNLOAD_ENV}=1 lets pyiqa download them)")
 
 
 class PyiqaTeacher:
@@ -61,23 +104,13 @@ class PyiqaTeacher:
         self.check(metric)
         if pooling not in POOLING:
             raise W2SError(f"pyiqa:{metric}: unknown pooling {pooling!r}: {suggest(pooling, POOLING)}")
-        import pyiqa
-
         self.metric_name = metric
         self.name = f"pyiqa:{metric}"
         self.pooling = pooling
         self.frame_batch = frame_batch
         self.device = device
         self._fast = _FAST.get(metric) if fast else None
-        try:
-            self.model = pyiqa.create_metric(metric, device=device, as_loss=False)
-        except OSError as e:  # pyiqa tries to download a missing weight file
-            home = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch"))
-            raise MissingWeightsError(
-                f"{self.name} needs a weight file that is not in {home / 'hub' / 'pyiqa'} and cannot be "
-                f"downloaded here ({e.__class__.__name__}); copy the file there (pyiqa's weight release) "
-                "or set TORCH_HOME to a folder that has it"
-            ) from None
+        self.model = _build_metric(metric, device)
         self.lower_better = bool(getattr(self.model, "lower_better", False))
 
     @staticmethod

@@ -94,16 +94,24 @@ def cmd_list(args) -> int:
         for col, rel in info["reliability"].items():
             t.add_row(col.removeprefix("score:"), f"{rel:.3f}", f"{info['weights'][col]:.3f}")
     elif args.what == "teachers":
-        from teachers.pyiqa_teacher import _nr_metrics
+        from teachers.pyiqa_weights import FOLDERS, all_availability
 
-        t = Table("teacher", "notes")
-        t.add_row("pyiqa:NAME", "any pyiqa no-reference metric, pooled over frames; offline without weight files: piqe, entropy")
-        t.add_row("classic:NAME", "weight-free: brisque, sharpness, colorfulness (spatial); flicker, jerkiness (temporal)")
-        t.add_row("table:PATH", "scores computed elsewhere (CSV/parquet), matched by id, path or file name")
-        t.add_row("vlm:PATH_OR_ID", "vision-language model, zero-shot level-word score (Q-Align style)")
-        t.add_row("student:PATH", "a saved student (runs/NAME/round_XX/student)")
-        for name in _nr_metrics():
-            t.add_row(f"pyiqa:{name}", "")
+        # pyiqa rows: looked up on disk from each metric's known weight files (no model is built)
+        avail = all_availability()
+        ready = [name for name, a in avail.items() if a.ready]
+        t = Table(caption="where files were looked for: " + "; ".join(
+                      f"{prefix} = {label} ({where()})" for label, prefix, where in FOLDERS.values())
+                  + ". Building a pyiqa teacher that cannot run says how to provide what it lacks.")
+        t.add_column("teacher", no_wrap=True)
+        t.add_column("runs here")
+        t.add_column("notes / why not", overflow="fold")  # file names in full, never cut with an ellipsis
+        t.add_row("pyiqa:NAME", "", f"any pyiqa no-reference metric, pooled over frames; ready here: {', '.join(ready) or 'none'}")
+        t.add_row("classic:NAME", "", "weight-free: brisque, sharpness, colorfulness (spatial); flicker, jerkiness (temporal)")
+        t.add_row("table:PATH", "", "scores computed elsewhere (CSV/parquet), matched by id, path or file name")
+        t.add_row("vlm:PATH_OR_ID", "", "vision-language model, zero-shot level-word score (Q-Align style)")
+        t.add_row("student:PATH", "", "a saved student (runs/NAME/round_XX/student)")
+        for name, a in avail.items():
+            t.add_row(f"pyiqa:{name}", "yes" if a.ready else "no", a.reason())
     elif args.what == "distortions":
         from distortions import DISTORTIONS
 
