@@ -12,6 +12,7 @@ from w2s.pairs import (
     ensemble_score,
     reliability_weights,
     standardize,
+    teacher_matrix,
     teacher_pairs,
     teacher_reliability,
 )
@@ -89,3 +90,24 @@ def test_reliability_is_accuracy_on_known_pairs():
     assert w[0] > 0.4 and w[1] < 1e-3  # below chance: no say
     w = reliability_weights({"a": 0.9, "b": 0.7, "c": float("nan")})
     assert w[2] == pytest.approx(np.median(w[:2]))  # unmeasurable: the others' median
+
+
+def test_an_abstaining_teacher_counts_only_the_pairs_it_scored():
+    # t2 abstains on v#blur@2 (a probe teacher outside its videos); t3 scores only the clean clips
+    items = small_items().assign(**{"score:t3": [1.0, np.nan, np.nan, np.nan, 2.0]})
+    items.loc[2, "score:t2"] = np.nan
+    cols = ["score:t1", "score:t2", "score:t3"]
+    dist = distortion_pairs(items, 0.8, 0.95)
+    rel = teacher_reliability(items, cols, dist)
+    assert rel["score:t1"] == pytest.approx(1.0)
+    assert rel["score:t2"] == pytest.approx(1 / 2)  # of (v, blur@1) and (v, noise@1): only clean > noise@1
+    assert np.isnan(rel["score:t3"])  # no distortion pair scored: unmeasurable, the others' median weight
+    w = reliability_weights(rel)
+    assert w[2] == pytest.approx(np.median(w[:2]))
+    # the ensemble labels a pair t2 and t3 abstain on from t1 alone, whatever their weights
+    z = teacher_matrix(items, cols)
+    p = combined_probability(z, np.array([1]), np.array([2]), np.array([1.0, 5.0, 5.0]))
+    assert p[0] == pytest.approx(norm.cdf((z[1, 0] - z[2, 0]) / math.sqrt(2)))
+    assert ensemble_score(z, np.array([1.0, 5.0, 5.0]))[2] == pytest.approx(z[2, 0])
+    tp = teacher_pairs(items, cols, w, n_pairs=10, seed=0)
+    assert len(tp) == 10 and tp.p.between(0, 1).all()

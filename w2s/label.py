@@ -6,13 +6,25 @@ clip and each variant; embed each with the frozen backbone. Pixels are then
 dropped: only params, scores and features are kept, one shard per video, so a
 killed stage resumes at the next unfinished video, and one unreadable video is
 recorded in ``failures`` without stopping the others.
+
+The items are labelled by worker threads (``LabelJob.workers``, two by
+default) that share the teachers and the backbone, so a large model is held
+once, each on its share of torch's intra-op threads. On a few cores two
+one-thread workers beat one item at a time on two threads: OpenMP costs these
+small ops about a fifth more CPU at two threads and stalls whenever a core is
+busy elsewhere, and a codec variant leaves its thread waiting on ffmpeg. The
+output depends neither on the number of workers nor on their timing; the
+features depend, in their last bits, on the intra-op thread count (as they
+always did from one machine to another).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import zlib
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from w2s import io
-from w2s.errors import W2SError
+from w2s.errors import ConfigError, W2SError
 from w2s.media.clip import Clip, variant_id
 from w2s.media.decode import read_clip
 
@@ -38,6 +50,25 @@ def score_column(teacher_name: str) -> str:
     return f"score:{teacher_name}"
 
 
+def probe_fraction(name: str, options: dict) -> float:
+    """A teacher's ``probe`` option, checked: the share of pool videos whose variants it scores (1: all)."""
+    value = options.get("probe", 1.0)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:  # NaN fails too
+        raise ConfigError(
+            f"teachers: {name} has probe {value!r}; probe is the fraction of pool videos whose "
+            "distorted variants this teacher scores, a number in (0, 1]"
+        )
+    return float(value)
+
+
+def probe_videos(video_ids, seed: int, teacher_name: str, fraction: float) -> set[str]:
+    """The pool videos whose variants a probe teacher scores: ceil(fraction * n) of them (at least
+    one), those with the smallest stable seed of (run seed, teacher, video), so every process,
+    rerun and resume picks the same, and an exact share."""
+    ids = sorted(set(video_ids), key=lambda v: (stable_seed(seed, teacher_name, v), v))
+    return set(ids[: max(1, math.ceil(fraction * len(ids)))])
+
+
 @dataclass
 class LabelJob:
     """What the label stage does to every video."""
@@ -46,44 +77,108 @@ class LabelJob:
     max_side: int
     seed: int
     distortions: dict  # family -> Distortion
-    teachers: dict  # config name -> pixel teacher (Teacher protocol); the name keys its score column
-    backbone: object  # Backbone protocol
+    # config name -> pixel teacher (Teacher protocol); the name keys its score column. Teachers and
+    # backbone are called from several worker threads at once: they must not keep per-call state
+    teachers: dict
+    backbone: object  # Backbone protocol; may have embed_with_base(clip) -> (features, base score)
     vmaf_families: set = field(default_factory=set)  # families scored with VMAF vs the clean clip
+    # teacher name -> fraction of the pool's videos whose variants it scores (probe_videos); it
+    # scores every clean clip, and abstains (NaN) on the other videos' variants
+    probes: dict = field(default_factory=dict)
+    workers: int = 0  # items labelled at once (worker threads); 0: automatic, see label_workers
 
 
-def _items_of(clip: Clip, job: LabelJob):
-    """The clean clip, then each variant in (family, level) order, made one at a time."""
-    yield clip, None, 0, {}
+def label_workers(job: LabelJob) -> int:
+    """Items labelled at once: ``job.workers``, or automatically two where torch has two threads
+    or more, and one when a teacher or the backbone is not safe to call from two threads at once
+    (``thread_safe = False``: a VLM's processor and tokenizer keep per-call state, and two
+    forwards at once would double its activation memory)."""
+    if job.workers:
+        return max(1, job.workers)
+    models = [*job.teachers.values(), job.backbone, getattr(job.backbone, "backbone", None)]
+    if any(getattr(m, "thread_safe", True) is False for m in models if m is not None):
+        return 1
+    return min(2, torch.get_num_threads())
+
+
+def _item_specs(clip: Clip, job: LabelJob):
+    """(family, level, params) of the clean clip, then of each variant in (family, level) order."""
+    yield None, 0, {}
     for family, distortion in job.distortions.items():
         seed = stable_seed(job.seed, clip.id, family)
         for level in range(1, distortion.levels + 1):
-            params = distortion.params(level, seed)
-            variant = distortion.apply(clip, params)
-            # teachers see the variant's own id (a score table must not hand it the clean clip's score)
-            variant = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
-            yield variant, family, level, params
+            yield family, level, distortion.params(level, seed)
 
 
-def label_video(video_id: str, clip: Clip, job: LabelJob) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Rows (one per item: the clean clip and each variant) and their features, from one decoded clip."""
-    rows, features = [], []
-    for item, family, level, params in _items_of(clip, job):
-        row = {
-            "item_id": video_id if family is None else variant_id(video_id, family, level),
-            "video_id": video_id,
-            "family": family or "",
-            "level": level,
-            "params": json.dumps(params, sort_keys=True),
-        }
-        for name, teacher in job.teachers.items():
+def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job: LabelJob, probed: dict):
+    """One item's row and features: its variant made, scored by every teacher, embedded."""
+    item = clip
+    if family is not None:
+        variant = job.distortions[family].apply(clip, params)
+        # teachers see the variant's own id (a score table must not hand it the clean clip's score)
+        item = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
+    row = {
+        "item_id": video_id if family is None else variant_id(video_id, family, level),
+        "video_id": video_id,
+        "family": family or "",
+        "level": level,
+        "params": json.dumps(params, sort_keys=True),
+    }
+    for name, teacher in job.teachers.items():
+        if family is not None and name in probed and video_id not in probed[name]:
+            row[score_column(name)] = math.nan  # outside its probe: abstains, as a score table on a variant
+        else:
             row[score_column(name)] = float(teacher.score(item))
-        if family in job.vmaf_families:
-            from w2s.media.vmaf import vmaf
+    if family in job.vmaf_families:
+        from w2s.media.vmaf import vmaf
 
-            row["vmaf"] = vmaf(clip, item)
-        rows.append(row)
-        features.append(job.backbone.embed(item).float())
-    return pd.DataFrame(rows), torch.stack(features)
+        row["vmaf"] = vmaf(clip, item)
+    # a backbone with a score of its own (e.g. a VLM's zero-shot rating) hands it to the student as `base`
+    embed_with_base = getattr(job.backbone, "embed_with_base", None)
+    if embed_with_base is not None:
+        feat, base = embed_with_base(item)
+    else:
+        feat, base = job.backbone.embed(item), 0.0
+    row["base"] = float(base)
+    return row, feat.float()
+
+
+def _assemble(results) -> tuple[pd.DataFrame, torch.Tensor]:
+    rows, features = zip(*results)
+    return pd.DataFrame(list(rows)), torch.stack(features)
+
+
+def label_video(
+    video_id: str, clip: Clip, job: LabelJob, probed: dict | None = None
+) -> tuple[pd.DataFrame, torch.Tensor]:
+    """Rows (one per item: the clean clip and each variant) and their features, from one decoded clip,
+    one item after another.
+
+    ``probed`` maps a probe teacher to the videos whose variants it scores
+    (:func:`probe_videos`); a teacher not in it scores every item.
+    """
+    return _assemble(_label_item(video_id, clip, *spec, job, probed or {}) for spec in _item_specs(clip, job))
+
+
+class _InCaller:
+    """The pool of a single worker: each item runs in the calling thread when its result is asked for."""
+
+    def submit(self, fn, *args):
+        return _Deferred(fn, args)
+
+    def shutdown(self, wait: bool = True, cancel_futures: bool = False) -> None:
+        pass
+
+
+class _Deferred:
+    def __init__(self, fn, args):
+        self.fn, self.args = fn, args
+
+    def result(self):
+        return self.fn(*self.args)
+
+    def cancel(self) -> bool:
+        return True
 
 
 def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = "label", accelerator=None) -> None:
@@ -104,27 +199,65 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
         (vid, path) for vid, path in list(zip(todo.id, todo.path))[rank::world]
         if not (shards / f"{vid}.parquet").exists() and not (shards / f"{vid}.failed.json").exists()
     ]
+    # from the whole manifest, so every process (and a resumed run) agrees on the probe videos
+    probed = {name: probe_videos(todo.id, job.seed, name, f) for name, f in job.probes.items() if f < 1}
+
+    def fail(video_id: str, path: str, e: Exception) -> None:
+        log.warning("skipping %s: %s", path, e)
+        failure = {"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}
+        io.write_json(failure, shards / f"{video_id}.failed.json")
+
+    def finish(video_id: str, path: str, items: list) -> None:
+        try:
+            rows, feats = _assemble(f.result() for f in items)
+        except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
+            for f in items:
+                f.cancel()
+            fail(video_id, path, e)
+            return
+        # features first: a shard counts as finished only once its parquet exists
+        io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
+        io.write_parquet(rows, shards / f"{video_id}.parquet")
+
+    # The unit of work is one item, not one video: the workers take a video's items in order and
+    # go straight on to the next video's (queued before the previous one is collected), so none
+    # idles at a video's end; each item is computed on the same thread count whichever worker
+    # takes it. One worker runs the items in this thread, as label_video does: an OpenMP team
+    # driven from a second thread ran about a third slower here. The next video is decoded in a
+    # thread meanwhile (PyAV releases the GIL).
+    threads = torch.get_num_threads()
+    workers = label_workers(job)
+
+    def split_threads() -> None:
+        # per calling thread under OpenMP: each worker runs its ops on its share of the cores
+        torch.set_num_threads(max(1, threads // workers))
 
     def decode(video_id: str, path: str) -> Clip:
         return read_clip(path, job.sampler, max_side=job.max_side or None, clip_id=video_id)
 
-    # decode the next video in a thread while this one is labelled (PyAV releases the GIL)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        upcoming = pool.submit(decode, *mine[0]) if mine else None
+    pool = ThreadPoolExecutor(workers, "label", split_threads) if workers > 1 else _InCaller()
+    decoder = ThreadPoolExecutor(1, "decode")
+    upcoming = decoder.submit(decode, *mine[0]) if mine else None
+    in_flight = deque()  # (video id, path, item futures), the oldest first
+    try:
         for n, (video_id, path) in enumerate(tqdm(mine, desc=desc, unit="video", disable=rank != 0)):
             current = upcoming
-            upcoming = pool.submit(decode, *mine[n + 1]) if n + 1 < len(mine) else None
+            upcoming = decoder.submit(decode, *mine[n + 1]) if n + 1 < len(mine) else None
             try:
                 clip = current.result()
-                rows, feats = label_video(video_id, clip, job)
-            except Exception as e:  # one bad video never stops the pool
-                log.warning("skipping %s: %s", path, e)
-                failure = {"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}
-                io.write_json(failure, shards / f"{video_id}.failed.json")
+                specs = list(_item_specs(clip, job))
+            except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
+                fail(video_id, path, e)
                 continue
-            # features first: a shard counts as finished only once its parquet exists
-            io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
-            io.write_parquet(rows, shards / f"{video_id}.parquet")
+            in_flight.append((video_id, path, [pool.submit(_label_item, video_id, clip, *s, job, probed) for s in specs]))
+            while len(in_flight) > (1 if workers > 1 else 0):
+                finish(*in_flight.popleft())
+        while in_flight:
+            finish(*in_flight.popleft())
+    finally:  # on an error or Ctrl-C, start no further item or decode
+        decoder.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+        torch.set_num_threads(threads)  # the workers' setting also reaches MKL and threads made later
     for teacher in job.teachers.values():
         if hasattr(teacher, "close"):  # e.g. a score table reports the pool items it lacked
             teacher.close()
@@ -147,7 +280,10 @@ def _consolidate(video_ids, shards: Path, folder: Path) -> None:
             failures.append(json.loads((shards / f"{vid}.failed.json").read_text()))
     if not frames:
         raise W2SError(f"no video of the pool could be labelled; see {shards}/*.failed.json")
-    io.write_parquet(pd.concat(frames, ignore_index=True), folder / "items.parquet")
+    items = pd.concat(frames, ignore_index=True)
+    if "base" in items:  # shards labelled before the backbone's base score was stored had none: 0
+        items["base"] = items["base"].fillna(0.0)
+    io.write_parquet(items, folder / "items.parquet")
     io.write_tensors({"features": torch.cat(feats)}, folder / "features.safetensors")
     io.write_parquet(pd.DataFrame(failures, columns=["id", "path", "stage", "error"]), folder / "failures.parquet")
 
