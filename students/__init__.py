@@ -1,6 +1,27 @@
-"""Students: a frozen perception backbone plus a small calibration branch."""
+"""Students: a frozen perception backbone plus a small calibration branch.
 
-from w2s.registry import Registry
+A backbone is named by a spec:
+
+- a plain name from ``BACKBONES``: ``efficientnet_lite0`` (its weights ship
+  in a package);
+- ``timm:MODEL_NAME``: any timm image model, e.g. ``timm:resnet18``,
+  ``timm:convnext_tiny`` (:mod:`students.timm_backbone`);
+- ``vlm:PATH_OR_ID``: a vision-language model's features and its own score
+  (``students.vlm_backbone``).
+
+``make_backbone(spec, **options)`` builds one (``motion=True`` /
+``temporal=True`` wrap it in :class:`students.perception.Perception`);
+``check_backbone(spec)`` validates a spec without loading any weights. A
+family class is called as ``cls(ARG, **options)`` and may define a static
+``check(ARG)`` for that validation.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from w2s.errors import W2SError
+from w2s.registry import Registry, suggest
 
 BACKBONES = Registry(
     "backbone",
@@ -8,3 +29,87 @@ BACKBONES = Registry(
         "efficientnet_lite0": "students.efficientnet_lite:EfficientNetLite0",
     },
 )
+
+BACKBONE_FAMILIES = Registry(
+    "backbone family",
+    {
+        "timm": "students.timm_backbone:TimmBackbone",
+        "vlm": "students.vlm_backbone:VLMBackbone",
+    },
+)
+
+# options every spec takes: they add features after the backbone (students.perception)
+PERCEPTION_OPTIONS = ("motion", "temporal")
+
+
+def split_spec(spec: str) -> tuple[str | None, str]:
+    """``'timm:resnet18'`` -> ``('timm', 'resnet18')``; a plain name -> ``(None, name)``. Validates names only."""
+    families = ", ".join(BACKBONE_FAMILIES.names())
+    if not isinstance(spec, str) or not spec.strip():
+        raise W2SError(f"a backbone must be a name like 'efficientnet_lite0' or 'timm:resnet18', got {spec!r}")
+    family, sep, arg = spec.partition(":")
+    if not sep:
+        if spec not in BACKBONES:
+            raise W2SError(
+                f"unknown backbone {spec!r}: {suggest(spec, BACKBONES.names())} "
+                f"(or FAMILY:ARG with a family among {families}, e.g. 'timm:resnet18')"
+            )
+        return None, spec
+    if family not in BACKBONE_FAMILIES:
+        raise W2SError(f"unknown backbone family {family!r} in {spec!r}: {suggest(family, BACKBONE_FAMILIES.names())}")
+    if not arg:
+        raise W2SError(f"backbone {spec!r} names no model after '{family}:', e.g. 'timm:resnet18'")
+    return family, arg
+
+
+def _backbone_class(spec: str):
+    family, arg = split_spec(spec)
+    if family is None:
+        return BACKBONES.resolve(arg), None
+    return BACKBONE_FAMILIES.resolve(family), arg
+
+
+def _check_options(spec: str, cls, has_arg: bool, options: dict) -> None:
+    params = list(inspect.signature(cls).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    accepted = [p.name for p in params[1 if has_arg else 0 :] if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        allowed = ", ".join([*accepted, *PERCEPTION_OPTIONS])
+        raise W2SError(f"backbone {spec!r} takes no option {', '.join(map(repr, unknown))} (its options: {allowed})")
+
+
+def check_backbone(spec: str, **options) -> None:
+    """Raise a one-line :class:`W2SError` if ``spec`` (and any ``options``) cannot name a backbone.
+
+    Loads no weights: plain names are looked up in ``BACKBONES``, families run
+    their class's ``check(ARG)`` (for timm: the model and tag exist in timm).
+    """
+    cls, arg = _backbone_class(spec)
+    perception = {k: options.pop(k) for k in PERCEPTION_OPTIONS if k in options}
+    _check_options(spec, cls, arg is not None, options)
+    for key, value in perception.items():
+        if not isinstance(value, bool):
+            raise W2SError(f"backbone option {key} must be true or false, got {value!r}")
+    if arg is not None and callable(getattr(cls, "check", None)):
+        cls.check(arg)
+
+
+def make_backbone(spec: str, *, motion: bool = False, temporal: bool = False, **options):
+    """Build the backbone named by ``spec``; with ``motion`` or ``temporal``, wrapped in a Perception.
+
+    >>> make_backbone("timm:resnet18", pretrained=False, motion=True).dim  # doctest: +SKIP
+    2060
+    """
+    cls, arg = _backbone_class(spec)
+    _check_options(spec, cls, arg is not None, options)
+    backbone = cls(**options) if arg is None else cls(arg, **options)
+    if motion or temporal:
+        from students.perception import Perception
+
+        return Perception(backbone, motion=motion, temporal=temporal)
+    return backbone
+
+
+__all__ = ["BACKBONES", "BACKBONE_FAMILIES", "check_backbone", "make_backbone", "split_spec"]

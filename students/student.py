@@ -1,7 +1,7 @@
 """A student: frozen backbone + calibration head, saved as a folder.
 
 ``save_pretrained(dir)`` writes ``config.json`` (backbone name and options,
-head shape, provenance) and ``model.safetensors`` (the head only: the backbone
+motion/temporal features, head shape, provenance) and ``model.safetensors`` (the head only: the backbone
 is frozen and reloads from its own weights). ``from_pretrained(dir)`` is the
 inverse and is also how a student becomes a teacher.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from students import BACKBONES
+from students import check_backbone
 from students.calibration import CalibrationHead
 from w2s.errors import W2SError
 from w2s.media.clip import Clip
@@ -24,20 +24,55 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-class Student(torch.nn.Module):
-    """``score = base + head(features)``; higher is better."""
+def build_perception(backbone: str, options: dict | None = None, motion: bool = False, temporal: bool = False):
+    """The frozen part of a student: the backbone, with motion/temporal features appended if asked."""
+    from students import make_backbone
 
-    def __init__(self, backbone_name: str, head: CalibrationHead, backbone=None, meta: dict | None = None):
+    return make_backbone(backbone, motion=motion, temporal=temporal, **(options or {}))
+
+
+class Student(torch.nn.Module):
+    """``score = base + head(features)``; higher is better.
+
+    ``base`` is the backbone's own score of the clip (a VLM's level-word score)
+    and 0 for a backbone without one (a CNN).
+    """
+
+    def __init__(
+        self,
+        backbone_name: str,
+        head: CalibrationHead,
+        backbone=None,
+        meta: dict | None = None,
+        backbone_options: dict | None = None,
+        motion: bool = False,
+        temporal: bool = False,
+    ):
         super().__init__()
         self.backbone_name = backbone_name
+        self.backbone_options = dict(backbone_options or {})
+        self.motion, self.temporal = motion, temporal
         self.head = head
         self._backbone = backbone  # built on first use: scoring cached features needs none
         self.meta = dict(meta or {})
 
+    @classmethod
+    def from_config(cls, student_config, head: CalibrationHead, meta: dict | None = None) -> Student:
+        """A student as a run's ``student:`` config section describes it."""
+        return cls(
+            student_config.backbone, head, meta=meta, backbone_options=student_config.backbone_options,
+            motion=student_config.motion, temporal=student_config.temporal,
+        )
+
     @property
     def backbone(self):
         if self._backbone is None:
-            self._backbone = BACKBONES.resolve(self.backbone_name)()
+            self._backbone = build_perception(self.backbone_name, self.backbone_options, self.motion, self.temporal)
+            if self._backbone.dim != self.head.dim:
+                raise W2SError(
+                    f"student backbone {self.backbone_name} gives {self._backbone.dim} features, but the saved "
+                    f"head takes {self.head.dim}: the backbone options differ from those it was trained with"
+                )
         return self._backbone
 
     def score_features(self, features: torch.Tensor, base: torch.Tensor | None = None) -> torch.Tensor:
@@ -48,8 +83,11 @@ class Student(torch.nn.Module):
         return residual if base is None else base + residual
 
     def score(self, clip: Clip) -> float:
-        features = self.backbone.embed(clip)
-        return float(self.score_features(features[None])[0])
+        if hasattr(self.backbone, "embed_with_base"):
+            features, base = self.backbone.embed_with_base(clip)
+        else:
+            features, base = self.backbone.embed(clip), 0.0
+        return float(self.score_features(features[None], torch.tensor([base]))[0])
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically: a temp folder renamed when complete."""
@@ -58,7 +96,14 @@ class Student(torch.nn.Module):
         tmp.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_NAME))
-        config = {"backbone": self.backbone_name, "head": self.head.config(), "meta": self.meta}
+        config = {
+            "backbone": self.backbone_name,
+            "backbone_options": self.backbone_options,
+            "motion": self.motion,
+            "temporal": self.temporal,
+            "head": self.head.config(),
+            "meta": self.meta,
+        }
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
         if path.exists():
             import shutil
@@ -76,8 +121,11 @@ class Student(torch.nn.Module):
                 "(a run writes them to runs/NAME/round_XX/student/)"
             )
         config = json.loads(config_file.read_text())
-        BACKBONES.check(config["backbone"])
+        check_backbone(config["backbone"])
         head = CalibrationHead(**config["head"])
         head.load_state_dict(load_file(str(weights_file)))
         head.eval()
-        return cls(config["backbone"], head, meta=config.get("meta"))
+        return cls(
+            config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),
+            motion=config.get("motion", False), temporal=config.get("temporal", False),
+        )

@@ -10,7 +10,14 @@ VLM student backbone).
 from __future__ import annotations
 
 from w2s.media.clip import Clip
-from w2s.vlm import LEVELS, PREFILL, PROMPTS, WEIGHTS, VisionLanguageModel, level_token_ids
+from w2s.vlm import (
+    LEVELS,
+    PREFILL,
+    PROMPTS,
+    WEIGHTS,
+    VisionLanguageModel,
+    level_token_ids,
+)
 
 __all__ = ["LEVELS", "PREFILL", "PROMPTS", "WEIGHTS", "VLMTeacher", "level_token_ids"]
 

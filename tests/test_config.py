@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from w2s.config import load_config
@@ -42,3 +44,41 @@ def test_overrides_and_validation(tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "nope.yaml")
+
+
+VLM_CONFIGS = ["qwen2_vl_2b", "qwen2_5_vl_7b", "llava_onevision_7b", "w2s_paper"]
+
+
+def test_every_shipped_config_loads():
+    names = sorted(p.stem for p in Path("configs").glob("*.yaml"))
+    assert {"quickstart", "temporal", *VLM_CONFIGS} <= set(names)
+    for name in names:
+        config = load_config(Path("configs") / f"{name}.yaml")
+        assert config.name == name
+        assert config.student.backbone.startswith("vlm:") == (name in VLM_CONFIGS)
+        assert config.student.motion
+
+
+def test_temporal_config_passes_the_name_check():
+    from w2s.run import check_names
+
+    check_names(load_config("configs/temporal.yaml"))
+
+
+@pytest.mark.parametrize("name", ["qwen2_vl_2b", "qwen2_5_vl_7b", "llava_onevision_7b"])
+def test_real_model_configs_pass_the_name_check_without_weights(name):
+    """Hub ids are accepted before anything loads: a missing model fails when it is built, with its own message."""
+    from w2s.run import check_names
+
+    check_names(load_config(Path("configs") / f"{name}.yaml"))
+
+
+def test_paper_recipe_names_the_score_table_a_user_must_supply():
+    from w2s.errors import W2SError
+    from w2s.run import check_names
+
+    config = load_config("configs/w2s_paper.yaml")
+    assert len(config.teachers) == 5 and config.rounds == 3
+    assert set(config.distortions) == {"resize", "blur", "noise", "darken", "brighten", "jitter", "stutter", "h264", "h265"}
+    with pytest.raises(W2SError, match="teacher_scores/dover_lsvq.csv: no such file"):
+        check_names(config)

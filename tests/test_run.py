@@ -174,3 +174,37 @@ def test_vlm_teacher_two_rounds_end_to_end(tiny_config, sample_pools, tmp_path):
     assert math.isnan(info["reliability"][f"score:table:{table}"])
     others = [w["score:pyiqa:piqe"], w[f"score:vlm:{model}"], w["score:student r0"]]
     assert w[f"score:table:{table}"] == pytest.approx(sorted(others)[1])
+
+
+def test_vlm_student_two_rounds_end_to_end(tiny_config, tmp_path):
+    """A tiny random Qwen2-VL student (built offline, loaded by path like a real checkpoint):
+    its level-word score is the base, the calibration branch learns the residual."""
+    from students.student import Student
+    from w2s.testing.tiny_vlm import build_tiny_vlm
+
+    model = build_tiny_vlm("qwen2_vl", tmp_path / "tiny-qwen2-vl")
+    cfg = str(tiny_config("vlm_student"))
+    overrides = [f"student.backbone=vlm:{model}", "student.hidden=8", "student.motion=true"]
+    assert main(["run", cfg, *[a for o in overrides for a in ("--set", o)]]) == 0
+    run = tmp_path / "runs" / "vlm_student"
+    items = pd.read_parquet(run / "label" / "items.parquet")
+    assert items.base.between(1, 5).all() and items.base.nunique() > 1
+    backbone = json.loads((run / "label" / "backbone.json").read_text())
+    assert backbone["name"] == f"vlm:{model}+motion" and backbone["parameters"] > 100_000
+
+    student = Student.from_pretrained(run / "round_01" / "student")
+    share = student.meta["trainable_share"]
+    head_params = sum(p.numel() for p in student.head.parameters())
+    assert share == pytest.approx(head_params / backbone["parameters"])
+    assert share < 0.02  # the calibration branch is under 2 % of the frozen VLM
+
+    # a saved student rebuilds its backbone from the folder and scores a clip as base + residual
+    from w2s.media.decode import read_clip
+    from w2s.media.samplers import UniformSampler
+
+    clip = read_clip(pd.read_parquet(run / "manifest.parquet").path.iloc[0], UniformSampler(2), max_side=96)
+    features, base = student.backbone.embed_with_base(clip)
+    residual = float(student.score_features(features[None])[0])
+    assert student.score(clip) == pytest.approx(base + residual, abs=1e-5)
+    metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
+    assert {"student r0", "student r1"} <= set(metrics)

@@ -38,12 +38,12 @@ def show_table(k: int, table, title: str | None = None) -> None:
 
 
 def cmd_run(args) -> int:
+    import torch
+    from accelerate import Accelerator
+
     from w2s.config import load_config
     from w2s.report import write_report
     from w2s.run import run
-
-    import torch
-    from accelerate import Accelerator
 
     config = load_config(args.config, args.set)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
@@ -122,9 +122,12 @@ def cmd_list(args) -> int:
     else:
         from students import BACKBONES
 
-        t = Table("backbone")
+        t = Table("backbone", "features", "notes")
         for name in BACKBONES.names():
-            t.add_row(name)
+            t.add_row(name, "mean + std of every stage", "weights ship in a package: runs offline")
+        t.add_row("timm:NAME", "mean + std of every stage", "any timm image model; weights from `weights: PATH` or the local cache")
+        t.add_row("vlm:PATH_OR_ID", "last token + visual-token mean", "a vision-language model; its level-word score is the base the head corrects")
+        t.caption = "student.motion appends 12 frame-difference statistics; student.temporal the change of per-frame features"
     _console().print(t)
     return 0
 

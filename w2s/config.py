@@ -26,10 +26,17 @@ class PoolConfig:
     source: str = "samples:train"
     # frames are downscaled (antialiased) so the longer side is at most this; 0 keeps them
     max_side: int = 320
-    # frame sampler: {name: uniform, num_frames: N} or {name: fps, fps: 1, max_frames: N}
+    # frame sampler: {name: uniform, num_frames: N}, {name: fps, fps: 1, max_frames: N},
+    # {name: frame_difference, num_frames: N} (one frame per equal segment, the one that
+    # changes most; costs a first decode pass), or {name: fragments, num_frames: N, grid: 7,
+    # patch: 32, seed: 0} (uniform frames made grid x grid mosaics of native-resolution
+    # patches, (grid*patch)^2 pixels; max_side does not apply)
     sampler: dict = field(default_factory=lambda: {"name": "uniform", "num_frames": 4})
     # use at most this many pool videos (0: all); the first by id, for quick trials
     limit: int = 0
+    # items labelled at once by worker threads, each on its share of torch's threads; 0: two
+    # on a CPU with two threads or more, one on a GPU or with a VLM teacher or backbone
+    label_workers: int = 0
 
 
 @dataclass
@@ -61,8 +68,17 @@ class HardCasesConfig:
 
 @dataclass
 class StudentConfig:
-    # frozen perception model, by name in `w2s list backbones`
+    # frozen perception model (`w2s list backbones`): efficientnet_lite0 (the offline
+    # default), timm:NAME (any timm image model), or vlm:PATH_OR_ID (a vision-language
+    # model: its zero-shot level-word score is the base the calibration branch corrects)
     backbone: str = "efficientnet_lite0"
+    # options for the backbone, e.g. {weights: PATH} for timm:, {dtype: bfloat16, max_frames: 8} for vlm:
+    backbone_options: dict = field(default_factory=dict)
+    # append frame-difference statistics (repeats, jumps, luma changes) to the features:
+    # what lets a student rank stutter, jitter and flicker
+    motion: bool = True
+    # append how much the backbone's per-frame features change between frames (not for vlm:)
+    temporal: bool = False
     # calibration branch: hidden width (0: linear) and dropout
     hidden: int = 128
     dropout: float = 0.1
@@ -114,7 +130,11 @@ class RunConfig:
     seed: int = 0
     rounds: int = 2
     # round-0 teachers: `pyiqa:METRIC`, `student:PATH`, ... (`w2s list teachers`); an entry
-    # may be a mapping {name: NAME, option: value, ...} to pass options to the teacher
+    # may be a mapping {name: NAME, option: value, ...} to pass options to the teacher. One
+    # option is the label stage's, for slow teachers (a VLM): `probe: F` in (0, 1] scores the
+    # distorted variants of only that fraction of the training pool's videos (chosen by a stable
+    # seed of run seed, teacher and video; every clean clip is still scored, the eval set in full)
+    # and abstains (NaN) on the rest; its reliability is then measured on the probed videos
     teachers: list = field(default_factory=lambda: ["pyiqa:piqe", "pyiqa:entropy"])
     # distortion families and their ladders (null: the family's default ladder)
     distortions: dict = field(
@@ -163,6 +183,8 @@ class RunConfig:
             raise ConfigError("pairs.gap1_p and pairs.gap2_p must lie in [0.5, 1]")
         if self.hard_cases.folds < 2:
             raise ConfigError(f"hard_cases.folds must be at least 2, got {self.hard_cases.folds}")
+        if self.pool.label_workers < 0:
+            raise ConfigError(f"pool.label_workers must be 0 (automatic) or more, got {self.pool.label_workers}")
         for key in ("epochs", "batch_size"):
             if getattr(self.train, key) < 1:
                 raise ConfigError(f"train.{key} must be positive, got {getattr(self.train, key)}")

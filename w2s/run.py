@@ -26,7 +26,7 @@ from w2s.config import RunConfig
 from w2s.errors import ConfigError, W2SError
 from w2s.evaluate import evaluate_scores
 from w2s.hard_cases import mine_hard_cases, out_of_fold_scores
-from w2s.label import LabelJob, label_pool, load_labels, score_column
+from w2s.label import LabelJob, label_pool, load_labels, probe_fraction, score_column
 from w2s.pairs import (
     distortion_pairs,
     ensemble_score,
@@ -61,10 +61,10 @@ def student_teacher_name(k: int) -> str:
 def check_names(config: RunConfig) -> None:
     """Fail early, with close matches, on any unknown plugin name in the config."""
     from distortions import DISTORTIONS
-    from students import BACKBONES
+    from students import check_backbone
     from teachers import check_teacher
 
-    BACKBONES.check(config.student.backbone)
+    check_backbone(config.student.backbone)
     for name, _ in config.teacher_specs():
         check_teacher(name)
     families = dict(config.distortions)
@@ -142,7 +142,9 @@ def make_distortions(families: dict) -> dict:
 
 
 def teacher_options(name: str, options: dict) -> dict:
-    """A teacher's config options, plus the device for the families that take one."""
+    """A teacher's constructor options: its config options but `probe` (the label stage's, see
+    LabelJob.probes), plus the device for the families that take one."""
+    options = {k: v for k, v in options.items() if k != "probe"}
     if name.split(":", 1)[0] in DEVICE_FAMILIES and "device" not in options:
         from accelerate.state import PartialState
 
@@ -194,13 +196,21 @@ def ensemble_weights(config: RunConfig, reliability: dict) -> np.ndarray:
     return np.ones(len(reliability))
 
 
+def base_scores(items: pd.DataFrame) -> torch.Tensor:
+    """The backbone's own score per item (a VLM's level-word score; 0 for a CNN)."""
+    base = items["base"].to_numpy(dtype=np.float32) if "base" in items else np.zeros(len(items), dtype=np.float32)
+    return torch.tensor(base)
+
+
 def previous_student_oof(items, features, config: RunConfig, k: int, accelerator) -> np.ndarray:
     """Out-of-fold scores of the round-(k-1) student's training setup on the pool (round_k/oof.parquet)."""
     path = round_dir(config.run_dir, k) / "oof.parquet"
     if not path.exists():
         previous = pd.read_parquet(round_dir(config.run_dir, k - 1) / "pairs.parquet")
         index = {item: i for i, item in enumerate(items.item_id)}
-        oof = out_of_fold_scores(items, features, previous, index, config, config.seed + 7919 * k, accelerator)
+        oof = out_of_fold_scores(
+            items, features, previous, index, config, config.seed + 7919 * k, accelerator, base_scores(items)
+        )
         if accelerator.is_main_process:
             io.write_parquet(pd.DataFrame({"item_id": items.item_id, "score": oof}), path)
     accelerator.wait_for_everyone()
@@ -221,10 +231,29 @@ def build_pairs(scores, columns, weights, dist, config, k) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def describe_backbone(backbone, path: Path) -> None:
+    """What made the features: name, dim and size (the size gives the trainable share)."""
+    if callable(getattr(backbone, "parameter_count", None)):
+        size = backbone.parameter_count()
+    else:
+        size = sum(p.numel() for p in backbone.parameters())
+    io.write_json({"name": backbone.name, "dim": backbone.dim, "parameters": int(size)}, path)
+
+
+def trainable_share(head, config: RunConfig) -> float:
+    """Trained parameters (the head) over the frozen backbone's parameters."""
+    path = config.run_dir / "label" / "backbone.json"
+    if not path.exists():
+        return float("nan")
+    frozen = yaml.safe_load(path.read_text())["parameters"]
+    return sum(p.numel() for p in head.parameters()) / frozen
+
+
 def save_student(head, scores_on_train: np.ndarray, config: RunConfig, k: int, path: Path) -> None:
     from students.student import Student
 
     meta = {
+        "trainable_share": trainable_share(head, config),
         "round": k,
         "run": config.name,
         "sampler": config.pool.sampler,
@@ -233,7 +262,7 @@ def save_student(head, scores_on_train: np.ndarray, config: RunConfig, k: int, p
         # (clean and distorted) that a clip scores above
         "train_score_quantiles": np.quantile(scores_on_train, np.linspace(0, 1, 101)).tolist(),
     }
-    Student(config.student.backbone, head, meta=meta).save_pretrained(path)
+    Student.from_config(config.student, head, meta=meta).save_pretrained(path)
 
 
 def evaluate_round(config: RunConfig, k: int, weights: np.ndarray, columns: list[str]) -> pd.DataFrame:
@@ -245,7 +274,7 @@ def evaluate_round(config: RunConfig, k: int, weights: np.ndarray, columns: list
     ood_fams = list(config.eval.ood)
     for j in range(k + 1):
         student = Student.from_pretrained(round_dir(config.run_dir, j) / "student")
-        items[score_column(student_teacher_name(j))] = student.score_features(features).numpy()
+        items[score_column(student_teacher_name(j))] = student.score_features(features, base_scores(items)).numpy()
     models = {t: items[score_column(t)].to_numpy() for t in config.teacher_names()}
     # the weak teachers' ensemble (what round 0 learns from) and, from round 1 on, the
     # ensemble of this round's teachers, which includes every earlier student
@@ -290,7 +319,7 @@ def run(
     """Run (or resume) every stage; ``stop_after`` is ``label``, ``evalset``, ``pairs:K`` or ``round:K``."""
     from accelerate import Accelerator
 
-    from students import BACKBONES
+    from students.student import build_perception
     from teachers import make_teacher
     from w2s.media.samplers import make_sampler
 
@@ -322,20 +351,34 @@ def run(
     # 2. decode each video once: variants, teacher scores, frozen features
     pixel_side = {}  # the backbone and pixel teachers, built only if some labelling is left
 
-    def job_for(families: dict, vmaf_families=frozenset()) -> LabelJob:
+    def job_for(families: dict, vmaf_families=frozenset(), probes: bool = False) -> LabelJob:
+        # a `probe` teacher scores the variants of a seeded share of the training pool only;
+        # the eval set is scored in full, so every model is measured on the same items
+        fractions = {name: probe_fraction(name, options) for name, options in config.teacher_specs()}
         if not pixel_side:
             # on a GPU launch each process labels on its own device
-            pixel_side["backbone"] = BACKBONES.resolve(config.student.backbone)().to(accelerator.device)
+            options = dict(config.student.backbone_options)
+            if config.student.backbone.startswith("vlm:"):
+                # loaded straight onto the device, in the dtype that device supports (auto: bf16/fp16 on a GPU)
+                options.setdefault("device", str(accelerator.device))
+            pixel_side["backbone"] = build_perception(
+                config.student.backbone, options, config.student.motion, config.student.temporal
+            ).to(accelerator.device)
             pixel_side["teachers"] = {
                 name: make_teacher(name, **teacher_options(name, options)) for name, options in config.teacher_specs()
             }
         return LabelJob(
             sampler, config.pool.max_side, config.seed, make_distortions(families),
             pixel_side["teachers"], pixel_side["backbone"], set(vmaf_families),
+            probes=fractions if probes else {},
+            # on a GPU one item at a time: the device is the bottleneck, not the CPU's threads
+            workers=config.pool.label_workers or (1 if accelerator.device.type != "cpu" else 0),
         )
 
     if not io.is_done(run_dir / "label"):
-        label_pool(manifest, run_dir / "label", job_for(config.distortions), "label pool", accelerator)
+        label_pool(manifest, run_dir / "label", job_for(config.distortions, probes=True), "label pool", accelerator)
+        if main_process:
+            describe_backbone(pixel_side["backbone"], run_dir / "label" / "backbone.json")
     if stop_after == "label":
         return run_dir
 
@@ -385,9 +428,12 @@ def run(
             return run_dir
 
         if not (rdir / "student" / "config.json").exists():
-            head, history = train_head(features, pairs, index, config.student, config.train, config.seed + k, accelerator)
+            head, history = train_head(
+                features, pairs, index, config.student, config.train, config.seed + k, accelerator,
+                base=base_scores(items),
+            )
             if main_process:
-                save_student(head, score_items(head, features), config, k, rdir / "student")
+                save_student(head, score_items(head, features, base_scores(items)), config, k, rdir / "student")
                 io.write_json({"epoch_loss": history, "num_processes": accelerator.num_processes}, rdir / "train_log.json")
         barrier()
 

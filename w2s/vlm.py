@@ -140,6 +140,8 @@ class VisionLanguageModel:
     """A frozen image-text-to-text model that answers the rating question for a clip."""
 
     family = "vlm"
+    # the processor and tokenizer keep per-call state: the label stage calls it from one thread
+    thread_safe = False
 
     def __init__(
         self,

@@ -26,7 +26,7 @@ def tiny_vlm(request, tmp_path_factory):
 
 def test_features_are_last_token_and_visual_mean(tiny_vlm, clip):
     backbone = VLMBackbone(str(tiny_vlm))
-    feats, base = backbone.embed_with_base(clip)
+    feats, _ = backbone.embed_with_base(clip)
     hidden = backbone.hidden_size
     assert feats.shape == (backbone.dim,) == (2 * hidden,)
     assert feats.dtype == torch.float32 and torch.isfinite(feats).all()
