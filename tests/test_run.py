@@ -208,3 +208,13 @@ def test_vlm_student_two_rounds_end_to_end(tiny_config, tmp_path):
     assert student.score(clip) == pytest.approx(base + residual, abs=1e-5)
     metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
     assert {"student r0", "student r1"} <= set(metrics)
+
+
+def test_missing_backbone_weights_fail_before_the_pool_is_scanned(tiny_config, tmp_path, capsys):
+    """Models are built before the scan: on a pool of thousands, a missing file must not wait for it."""
+    cfg = str(tiny_config("no_weights"))
+    assert main(["run", cfg, "--set", "student.backbone=timm:resnet18"]) == 2
+    err = capsys.readouterr().err
+    assert "resnet18" in err and "hf download timm/" in err
+    run = tmp_path / "runs" / "no_weights"
+    assert (run / "config.yaml").exists() and not (run / "manifest.parquet").exists()

@@ -343,13 +343,9 @@ def run(
         barrier()
         return pd.read_parquet(run_dir / name)
 
-    # 1. the pool, scanned once: unreadable files are recorded and skipped
-    manifest = pool_manifest(config.pool.source, "manifest.parquet", config.pool.limit)
-    if not (manifest.status == "ok").any():
-        raise W2SError(f"no readable video in the pool {config.pool.source}; see {run_dir / 'manifest.parquet'}")
-
-    # 2. decode each video once: variants, teacher scores, frozen features
-    pixel_side = {}  # the backbone and pixel teachers, built only if some labelling is left
+    # the backbone and pixel teachers, built only if some labelling is left, and then before the
+    # pool is scanned: a missing weight file or a bad option fails in seconds, not after the scan
+    pixel_side = {}
 
     def job_for(families: dict, vmaf_families=frozenset(), probes: bool = False) -> LabelJob:
         # a `probe` teacher scores the variants of a seeded share of the training pool only;
@@ -357,12 +353,12 @@ def run(
         fractions = {name: probe_fraction(name, options) for name, options in config.teacher_specs()}
         if not pixel_side:
             # on a GPU launch each process labels on its own device
-            options = dict(config.student.backbone_options)
+            backbone_options = dict(config.student.backbone_options)
             if config.student.backbone.startswith("vlm:"):
                 # loaded straight onto the device, in the dtype that device supports (auto: bf16/fp16 on a GPU)
-                options.setdefault("device", str(accelerator.device))
+                backbone_options.setdefault("device", str(accelerator.device))
             pixel_side["backbone"] = build_perception(
-                config.student.backbone, options, config.student.motion, config.student.temporal
+                config.student.backbone, backbone_options, config.student.motion, config.student.temporal
             ).to(accelerator.device)
             pixel_side["teachers"] = {
                 name: make_teacher(name, **teacher_options(name, options)) for name, options in config.teacher_specs()
@@ -375,6 +371,18 @@ def run(
             workers=config.pool.label_workers or (1 if accelerator.device.type != "cpu" else 0),
         )
 
+    labelling_left = not io.is_done(run_dir / "label") or (
+        config.eval.source != "none" and not io.is_done(run_dir / "evalset")
+    )
+    if labelling_left:
+        job_for({})  # builds the models
+
+    # 1. the pool, scanned once: unreadable files are recorded and skipped
+    manifest = pool_manifest(config.pool.source, "manifest.parquet", config.pool.limit)
+    if not (manifest.status == "ok").any():
+        raise W2SError(f"no readable video in the pool {config.pool.source}; see {run_dir / 'manifest.parquet'}")
+
+    # 2. decode each video once: variants, teacher scores, frozen features
     if not io.is_done(run_dir / "label"):
         label_pool(manifest, run_dir / "label", job_for(config.distortions, probes=True), "label pool", accelerator)
         if main_process:
