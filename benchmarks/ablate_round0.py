@@ -24,7 +24,7 @@ from students.motion import MOTION_DIM
 from w2s.config import load_run_config
 from w2s.evaluate import evaluate_scores
 from w2s.label import load_labels, score_column
-from w2s.pairs import distortion_pairs, teacher_pairs
+from w2s.pairs import distortion_pairs, item_index, teacher_pairs
 from w2s.train import score_items, train_head
 
 
@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     config = load_run_config(run)
     items, feats = load_labels(run / "label")
     ev, evf = load_labels(run / "evalset")
-    index = {k: i for i, k in enumerate(items.item_id)}
+    index = item_index(items)
     columns = [score_column(t) for t in config.teacher_names()]
     weights = np.ones(len(columns))
     dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
@@ -48,10 +48,10 @@ def main(argv=None) -> int:
     }
     motion = MOTION_DIM if config.student.motion else 0
     # columns: [backbone | motion | temporal change of the backbone's features]
-    base_dim = (feats.shape[1] - motion) // (2 if config.student.temporal else 1)
+    backbone_dim = (feats.shape[1] - motion) // (2 if config.student.temporal else 1)
     feature_sets = {"multi-scale mean+std" + (" + motion" if motion else ""): slice(None)}
     if motion:
-        keep = [i for i in range(feats.shape[1]) if not base_dim <= i < base_dim + motion]
+        keep = [i for i in range(feats.shape[1]) if not backbone_dim <= i < backbone_dim + motion]
         feature_sets["multi-scale mean+std, no motion"] = keep
     if config.student.backbone == "efficientnet_lite0":
         offset = 2 * sum(_STAGE_CHANNELS)

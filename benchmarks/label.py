@@ -14,7 +14,7 @@ gains of the workers: on a loaded machine, two intra-op threads per op can be
 far slower than one (OpenMP barriers wait for a descheduled thread), and the
 first ratio then credits the workers with that too; the second ratio shows
 the overlap alone (0.5 is two perfectly overlapped workers). Teachers score
-every item here (a teacher's ``probe`` option is not applied).
+every item here (a teacher's ``variant_share`` option is not applied).
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     sampler = make_sampler(config.pool.sampler)
     job = LabelJob(
         sampler, config.pool.max_side, config.seed, make_distortions(config.distortions),
-        {n: make_teacher(n, **teacher_options(n, o)) for n, o in config.teacher_specs()},
+        {n: make_teacher(n, **teacher_options(n, o, "cpu")) for n, o in config.teacher_specs()},
         BACKBONES.resolve(config.student.backbone)(), workers=args.workers,
     )
     items_per_clip = 1 + sum(d.levels for d in job.distortions.values())

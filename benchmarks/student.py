@@ -64,7 +64,7 @@ def main(argv=None) -> int:
         from w2s.testing.tiny_vlm import build_tiny_vlm
 
         spec = "vlm:" + str(build_tiny_vlm(spec.partition(":")[2], work / "tiny_vlm"))
-    perception = build_perception(spec, {}, motion=True)
+    perception = build_perception(spec, {}, {"motion": True})
 
     build_samples(work / "pool", split="train", seed=0, progress=False)
     entries = sorted(scan_pool(work / "pool"), key=lambda e: e.id)[: args.videos]
@@ -77,9 +77,8 @@ def main(argv=None) -> int:
             d = DISTORTIONS.resolve(family)(ladder=ladder)
             clips += [d.apply(clip, d.params(level, 0)) for level in range(1, d.levels + 1)]
 
-    embed = getattr(perception, "embed_with_base", None)
     start = time.perf_counter()
-    features = torch.stack([perception.embed(c) if embed is None else embed(c)[0] for c in clips])
+    features = torch.stack([perception.embed_with_base(c)[0] for c in clips])
     embed_s = (time.perf_counter() - start) / len(clips)
 
     pairs = torch.randint(0, len(clips), (args.pairs, 2))

@@ -7,6 +7,7 @@ import random
 from typing import Any
 
 from w2s.errors import W2SError
+from w2s.registry import first_line
 
 
 def draw_rng(family: str, seed: int) -> random.Random:
@@ -30,10 +31,20 @@ class LadderDistortion:
     """
 
     name: str = ""
+    ladder: list = []  # the strengths of levels 1..N, set by the constructor
+    levels: int = 0
     DEFAULT_LADDER: tuple = ()
     STRENGTH: str = "strength"
     INTEGER: bool = False
     INCREASING: bool = True
+    # VMAF against the clean clip measures this family (codecs): the held-out set then
+    # uses it as a full-reference ground truth across contents
+    scored_by_vmaf: bool = False
+
+    @classmethod
+    def describe(cls) -> str:
+        """One line for ``w2s list distortions``: the first line of the class docstring."""
+        return first_line(cls.__doc__ or cls.__name__)
 
     def __init__(self, ladder: list | None = None):
         if ladder is None:

@@ -121,6 +121,7 @@ class _Codec(LadderDistortion):
     MIN_SIZE = 2  # smallest side the encoder accepts (even)
     STRENGTH = "CRF"
     INTEGER = True
+    scored_by_vmaf = True
 
     def check_value(self, value):
         lo, hi = self.CRF_RANGE

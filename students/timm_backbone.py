@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from students.base import BackboneBase
 from w2s.errors import MissingWeightsError, W2SError
 from w2s.media.clip import Clip
 
@@ -136,8 +137,8 @@ def _missing(model: str, looked: list[str], cfg: dict) -> MissingWeightsError:
     )
 
 
-class TimmBackbone(torch.nn.Module):
-    """A frozen timm image model that embeds a clip into one vector.
+class TimmBackbone(BackboneBase, torch.nn.Module):
+    """``timm:NAME`` — any frozen timm image model, mean + std of every stage; weights from a path or the local cache.
 
     ``model`` is a timm name (``resnet18``, ``convnext_tiny.fb_in1k``);
     ``weights`` a local state dict file; ``pretrained=False`` allows random
@@ -292,6 +293,3 @@ class TimmBackbone(torch.nn.Module):
     def embed(self, clip: Clip) -> torch.Tensor:
         """One vector per clip: the per-frame features averaged over time."""
         return self.frame_features(clip.frames).mean(dim=0)
-
-    def config(self) -> dict:
-        return {"name": self.name, "out_indices": self.out_indices, "weights": self.weights_source}

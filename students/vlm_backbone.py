@@ -2,7 +2,7 @@
 
 ``vlm:PATH_OR_ID`` (any transformers image-text-to-text model: Qwen2-VL,
 Qwen2.5-VL, LLaVA-OneVision, ...). One forward pass over a clip, with the
-rating question of :mod:`w2s.vlm`, gives both halves of the student:
+rating question of :mod:`students.vlm`, gives both halves of the student:
 
 - the **base score**: Q-Align's expectation over the level words (1..5);
 - the **features** the calibration branch reads: the last layer's hidden
@@ -21,11 +21,12 @@ from __future__ import annotations
 import torch
 
 from w2s.media.clip import Clip
-from w2s.vlm import VisionLanguageModel
+from students.base import BackboneBase
+from students.vlm import VisionLanguageModel
 
 
-class VLMBackbone(VisionLanguageModel):
-    """``vlm:PATH_OR_ID`` — frozen VLM features plus its zero-shot score as the base."""
+class VLMBackbone(VisionLanguageModel, BackboneBase):
+    """``vlm:PATH_OR_ID`` — a frozen vision-language model: last token + visual-token mean; its level-word score is the base."""
 
     def __init__(self, model: str, **options):
         super().__init__(model, **options)
@@ -43,6 +44,3 @@ class VLMBackbone(VisionLanguageModel):
 
     def embed(self, clip: Clip) -> torch.Tensor:
         return self.embed_with_base(clip)[0]
-
-    def config(self) -> dict:
-        return {"name": self.name, "max_frames": self.max_frames, "prompt": self.prompt}

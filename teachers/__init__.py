@@ -3,7 +3,9 @@
 Names are ``FAMILY:ARG``: ``pyiqa:piqe`` (any pyiqa no-reference metric),
 ``student:PATH`` (a saved student), ``table:PATH`` (scores computed elsewhere),
 ``classic:NAME`` (weight-free classical measures, spatial and temporal),
-``vlm:PATH_OR_ID`` (a vision-language model scored zero-shot, Q-Align style).
+``vlm:PATH_OR_ID`` (a vision-language model scored zero-shot, Q-Align style),
+``fr:NAME`` (a full-reference metric of a distorted variant against its clean
+clip, e.g. ``fr:ssim``; abstains on clean clips).
 ``make_teacher`` resolves a name lazily.
 """
 
@@ -20,6 +22,7 @@ TEACHER_FAMILIES = Registry(
         "table": "teachers.table_teacher:TableTeacher",
         "classic": "teachers.classic:ClassicTeacher",
         "vlm": "teachers.vlm_teacher:VLMTeacher",
+        "fr": "teachers.full_reference:FullReferenceTeacher",
     },
 )
 
@@ -36,10 +39,14 @@ def split_name(name: str) -> tuple[str, str]:
     return family, arg
 
 
+def teacher_class(name: str):
+    """The class a teacher name builds (its facts: ``thread_safe``, ``takes_device``, ``describe()``)."""
+    return TEACHER_FAMILIES.resolve(split_name(name)[0])
+
+
 def check_teacher(name: str) -> None:
     """Validate a teacher name without building the model (no weights are loaded)."""
-    family, arg = split_name(name)
-    TEACHER_FAMILIES.resolve(family).check(arg)
+    teacher_class(name).check(split_name(name)[1])
 
 
 def make_teacher(name: str, **options):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from teachers.base import TeacherBase
 from w2s.errors import W2SError
 from w2s.media.clip import Clip
 from w2s.registry import suggest
@@ -161,8 +162,11 @@ METRICS = {
 }
 
 
-class ClassicTeacher:
-    """``classic:NAME`` — one of :data:`METRICS`, already oriented higher-is-better."""
+class ClassicTeacher(TeacherBase):
+    """``classic:NAME`` — weight-free: brisque, sharpness, colorfulness (spatial); flicker, jerkiness (temporal).
+
+    One of :data:`METRICS`, already oriented higher-is-better.
+    """
 
     def __init__(self, metric: str):
         self.check(metric)

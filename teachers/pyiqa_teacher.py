@@ -5,7 +5,7 @@ into the batch) and pooled over time. The sign comes from pyiqa's own
 ``lower_better`` flag, so every score leaves here higher-is-better.
 
 Before building a metric, the files and packages it needs are looked up on
-disk (``teachers.pyiqa_weights``): a missing one raises ``MissingWeightsError``
+disk (``teachers.pyiqa_requirements``): a missing one raises ``MissingWeightsError``
 at once, naming the file and the folder searched, instead of pyiqa trying the
 network. Set ``W2S_PYIQA_DOWNLOAD=1`` to let pyiqa download what is missing
 (where there is network).
@@ -18,6 +18,7 @@ import os
 
 import torch
 
+from teachers.base import TeacherBase
 from w2s.errors import MissingWeightsError, W2SError
 from w2s.media.clip import Clip
 from w2s.registry import suggest
@@ -54,7 +55,7 @@ _FAST = {"entropy": _entropy_fast}
 
 
 def _nr_metrics() -> list[str]:
-    from teachers.pyiqa_weights import nr_metrics
+    from teachers.pyiqa_requirements import nr_metrics
 
     return nr_metrics()  # pyiqa's registry, read without importing pyiqa (and torch's import chain)
 
@@ -64,11 +65,12 @@ DOWNLOAD_ENV = "W2S_PYIQA_DOWNLOAD"
 
 def _build_metric(metric: str, device: str):
     """``pyiqa.create_metric``, failing fast and precisely when a file is not here."""
-    from teachers import pyiqa_weights as pw
+    from teachers import pyiqa_requirements as req
+    from teachers.download_guard import DownloadBlocked, DownloadGuard
 
     download = os.environ.get(DOWNLOAD_ENV) == "1"
     if not download:  # on disk only, before pyiqa is even imported
-        avail = pw.availability(metric)
+        avail = req.availability(metric)
         if avail.missing:
             raise MissingWeightsError(avail.message() + _HOW)
         if avail.notes:
@@ -77,19 +79,19 @@ def _build_metric(metric: str, device: str):
     from pyiqa.utils import download_util
 
     # pyiqa fixed its cache folder when it was imported; follow TORCH_HOME as it is now
-    download_util.DEFAULT_CACHE_DIR = str(pw.torch_hub_dir() / "pyiqa")
+    download_util.DEFAULT_CACHE_DIR = str(req.torch_hub_dir() / "pyiqa")
     if download:
         return pyiqa.create_metric(metric, device=device, as_loss=False)
-    requests: list = []
+    guard = DownloadGuard(follow=False)
     try:
-        with pw.intercept(follow=False, record=requests):  # a download attempt raises at once, no network retries
+        with guard:  # a download attempt raises at once, no network retries
             return pyiqa.create_metric(metric, device=device, as_loss=False)
-    except pw.WeightRequest as e:  # a file the static table did not know about
+    except DownloadBlocked as e:  # a file the static table did not know about
         need = e.need
     except OSError:  # transformers re-raises what a hub look-up raised as its own OSError
-        if not requests:
+        if not guard.requests:
             raise
-        need = requests[-1]
+        need = guard.requests[-1]
     raise MissingWeightsError(f"pyiqa:{metric} cannot run here:\n  - {need.explain()}{_HOW}")
 
 
@@ -97,8 +99,10 @@ _HOW = (f"\n(pyiqa's weight files: https://huggingface.co/chaofengc/IQA-PyTorch-
         f"what every pyiqa metric lacks; with network, {DOWNLOAD_ENV}=1 lets pyiqa download them)")
 
 
-class PyiqaTeacher:
-    """``pyiqa:NAME`` — a pyiqa no-reference metric, pooled over frames."""
+class PyiqaTeacher(TeacherBase):
+    """``pyiqa:NAME`` — any pyiqa no-reference metric, oriented higher-is-better, pooled over frames."""
+
+    takes_device = True
 
     def __init__(self, metric: str, pooling: str = "mean", device: str = "cpu", frame_batch: int = 16, fast: bool = True):
         self.check(metric)
@@ -130,5 +134,6 @@ class PyiqaTeacher:
         return torch.cat(out)
 
     def score(self, clip: Clip) -> float:
-        pooled = float(POOLING[self.pooling](self.frame_scores(clip.frames)))
-        return -pooled if self.lower_better else pooled
+        frames = self.frame_scores(clip.frames)
+        # oriented before pooling, so that `min` is the worst frame whatever pyiqa's orientation
+        return float(POOLING[self.pooling](-frames if self.lower_better else frames))

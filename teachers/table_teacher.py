@@ -32,6 +32,7 @@ import logging
 import math
 from pathlib import Path, PurePath
 
+from teachers.base import TeacherBase
 from w2s.errors import W2SError
 from w2s.media.clip import Clip, parse_item_id
 from w2s.registry import suggest
@@ -66,8 +67,11 @@ def _stem(p: str) -> str:
     return PurePath(p.replace("\\", "/")).stem
 
 
-class TableTeacher:
-    """Scores looked up in a table; see the module docstring for the matching rules."""
+class TableTeacher(TeacherBase):
+    """``table:PATH`` — scores computed elsewhere (CSV/parquet), matched by id, path or file name.
+
+    See the module docstring for the matching rules; pool items the table lacks abstain (NaN).
+    """
 
     def __init__(self, path: str, column: str = "score", lower_better: bool = False, match: str = "auto"):
         self.check(path)

@@ -3,14 +3,15 @@
 ``vlm:PATH_OR_ID`` loads a local model folder or a cached Hugging Face hub id
 and scores a clip zero-shot: the expectation of the five level words'
 probabilities, weighted 5..1, after the question "How would you rate the
-quality of this video?" (see :mod:`w2s.vlm` for the details, shared with the
+quality of this video?" (see :mod:`students.vlm` for the details, shared with the
 VLM student backbone).
 """
 
 from __future__ import annotations
 
 from w2s.media.clip import Clip
-from w2s.vlm import (
+from teachers.base import TeacherBase
+from students.vlm import (
     LEVELS,
     PREFILL,
     PROMPTS,
@@ -22,8 +23,8 @@ from w2s.vlm import (
 __all__ = ["LEVELS", "PREFILL", "PROMPTS", "WEIGHTS", "VLMTeacher", "level_token_ids"]
 
 
-class VLMTeacher(VisionLanguageModel):
-    """``vlm:PATH_OR_ID`` — a vision-language model asked to rate the clip, Q-Align style."""
+class VLMTeacher(VisionLanguageModel, TeacherBase):
+    """``vlm:PATH_OR_ID`` — a vision-language model asked to rate the clip zero-shot, Q-Align style."""
 
     def score(self, clip: Clip) -> float:
         return self.forward(clip).score

@@ -58,3 +58,85 @@ def tiny_config(tmp_path, sample_pools):
         return path
 
     return make
+
+
+# --- no outward network -------------------------------------------------------------------
+# The suite runs offline (README): a test that reaches past this machine is a bug, whether it
+# hangs on a firewalled network or quietly downloads on an open one. Every
+# socket.socket.connect / connect_ex in this process goes through `_checked_connect`: loopback
+# (127.0.0.0/8, ::1, also as ::ffff:127.x.y.z), the literal name "localhost" and unix sockets
+# pass; anything else raises OutwardConnectionRefused naming the address, before any packet or
+# DNS lookup. The error is deliberately no OSError, so retry and offline-fallback code that
+# catches OSError cannot turn it into a silent pass; code that swallows every exception is
+# caught too: each attempt is recorded and fails the test it happened in (see `network_guard`).
+# Child processes (the DDP test's `accelerate launch`) are not covered: the patch is per process.
+
+import functools  # noqa: E402
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+
+
+class OutwardConnectionRefused(RuntimeError):
+    """A test tried to open a network connection to an address that is not this machine."""
+
+
+_OUTWARD_ATTEMPTS: list[str] = []
+
+
+def _is_local(sock: socket.socket, address) -> bool:
+    if sock.family == getattr(socket, "AF_UNIX", object()):
+        return True
+    if sock.family not in (socket.AF_INET, socket.AF_INET6) or not isinstance(address, tuple) or not address:
+        return False
+    host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+    if host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])  # drop an IPv6 scope id (fe80::1%eth0)
+    except ValueError:
+        return False  # any other host name: refused unresolved, so no DNS query leaves either
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_loopback
+
+
+def _checked_connect(original):
+    @functools.wraps(original)
+    def connect(self, address, *args, **kwargs):
+        if not _is_local(self, address):
+            _OUTWARD_ATTEMPTS.append(repr(address))
+            raise OutwardConnectionRefused(
+                f"outward network connection to {address!r} refused: the test suite runs offline "
+                "(only loopback 127.0.0.0/8, ::1 and unix sockets may be connected to)"
+            )
+        return original(self, address, *args, **kwargs)
+
+    return connect
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_outward_sockets():
+    """Patch connect/connect_ex for the whole session, before any other fixture can open a socket."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", _checked_connect(socket.socket.connect))
+        mp.setattr(socket.socket, "connect_ex", _checked_connect(socket.socket.connect_ex))
+        yield _OUTWARD_ATTEMPTS
+    if _OUTWARD_ATTEMPTS:  # after the last test: a module or session fixture's teardown
+        pytest.fail(f"outward network connections attempted after the last test: {', '.join(_OUTWARD_ATTEMPTS)}")
+
+
+@pytest.fixture(autouse=True)
+def network_guard(_no_outward_sockets):
+    """Fail the test if anything in it (or in fixtures set up for it) tried an outward connection.
+
+    Yields the list of refused addresses; a test that provokes one on purpose checks it and
+    empties it (tests/test_network_guard.py).
+    """
+    attempts = _no_outward_sockets
+    if attempts:  # made while wider-scoped fixtures were set up (or torn down) before this test
+        found, attempts[:] = ", ".join(attempts), []
+        pytest.fail(f"outward network connection attempted outside a test body (a fixture's setup or teardown): {found}")
+    yield attempts
+    if attempts:
+        found, attempts[:] = ", ".join(attempts), []
+        pytest.fail(f"this test attempted outward network connections (refused): {found}")

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -60,17 +61,39 @@ def test_every_shipped_config_loads():
 
 
 def test_temporal_config_passes_the_name_check():
+    from w2s.errors import W2SError
     from w2s.run import check_names
 
-    check_names(load_config("configs/temporal.yaml"))
+    path = "configs/temporal.yaml"
+    check_names(load_config(path))  # as shipped: every teacher, family and the backbone is known
+    # ... and the check reads this config: one letter off a teacher, or a held-out temporal
+    # family also trained on, is refused with its name (a check_names that checked nothing
+    # would pass the line above too)
+    with pytest.raises(W2SError, match="unknown classic metric 'jerkines': did you mean 'jerkiness'"):
+        check_names(load_config(path, ["teachers=[pyiqa:piqe, classic:jerkines]"]))
+    with pytest.raises(ConfigError, match=r"eval.ood families \['flicker'\] are also training distortions"):
+        check_names(load_config(path, ["distortions.flicker=null"]))
 
 
 @pytest.mark.parametrize("name", ["qwen2_vl_2b", "qwen2_5_vl_7b", "llava_onevision_7b"])
-def test_real_model_configs_pass_the_name_check_without_weights(name):
+def test_real_model_configs_pass_the_name_check_without_weights(name, tmp_path, monkeypatch):
     """Hub ids are accepted before anything loads: a missing model fails when it is built, with its own message."""
+    import huggingface_hub.constants
+
+    from w2s.errors import MissingWeightsError
     from w2s.run import check_names
 
-    check_names(load_config(Path("configs") / f"{name}.yaml"))
+    # an empty hub cache: the check must not depend on weights being there
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_hub"))
+    path = Path("configs") / f"{name}.yaml"
+    config = load_config(path)
+    assert config.student.backbone.startswith("vlm:") and "/" in config.student.backbone  # a hub id, not a folder
+    check_names(config)
+    # the same config pointing at a folder that is not there is refused, naming it: the
+    # backbone reference is checked, only the download is left to build time
+    missing = tmp_path / "no_model_here"
+    with pytest.raises(MissingWeightsError, match=re.escape(f"vlm:{missing}: no model folder at {missing}")):
+        check_names(load_config(path, [f"student.backbone=vlm:{missing}"]))
 
 
 def test_paper_recipe_names_the_score_table_a_user_must_supply():

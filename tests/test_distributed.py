@@ -2,11 +2,23 @@
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback right now: bind to port 0, let the kernel pick, release it.
+
+    A fixed port collides when two runs of the suite share a machine; the short window between
+    closing this socket and the launcher binding the port is the usual price of this idiom.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_config, tmp_path):
@@ -16,7 +28,7 @@ def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_conf
     cmd = [
         sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-        "--main_process_port", "29517", "-m", "w2s", "run", str(config), "--set", "eval.source=none",
+        "--main_process_port", str(free_port()), "-m", "w2s", "run", str(config), "--set", "eval.source=none",
     ]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=Path(__file__).parents[1])
     assert done.returncode == 0, done.stderr[-3000:]

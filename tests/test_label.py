@@ -1,8 +1,6 @@
 """The label stage: one decode per video, whatever the number of teachers and distortions;
 the same output whatever the number of label workers."""
 
-import threading
-
 import pandas as pd
 import pytest
 import torch
@@ -13,25 +11,7 @@ from w2s import label
 from w2s.label import LabelJob, label_pool, label_video, load_labels
 from w2s.media.clip import Clip
 from w2s.media.samplers import UniformSampler
-
-
-class CountingTeacher:
-    def __init__(self, name):
-        self.name = name
-        self.seen = []
-        self.threads = set()
-
-    def score(self, clip):
-        self.seen.append(clip.id)
-        self.threads.add(threading.current_thread().name)
-        return float(clip.frames.mean())
-
-
-class MeanBackbone:
-    name, dim = "mean", 3
-
-    def embed(self, clip):
-        return clip.frames.mean(dim=(0, 2, 3))
+from w2s.testing.doubles import MeanBackbone, RecordingTeacher, ScoringBackbone
 
 
 def distortions(families):
@@ -49,7 +29,7 @@ def test_each_video_is_decoded_once(sample_pools, tmp_path, monkeypatch):
     monkeypatch.setattr(label, "read_clip", counting_read_clip)
     videos = sorted(sample_pools["train"].glob("*.mp4"))[:3]
     manifest = pd.DataFrame({"id": [v.stem for v in videos], "path": [str(v) for v in videos], "status": "ok"})
-    teachers = [CountingTeacher("a"), CountingTeacher("b")]
+    teachers = [RecordingTeacher("a"), RecordingTeacher("b")]
     families = {"blur": [1.0, 2.0], "darken": [0.5, 0.25], "noise": [0.05, 0.1]}
     job = LabelJob(UniformSampler(2), 64, 0, distortions(families), {t.name: t for t in teachers}, MeanBackbone(), workers=2)
     label_pool(manifest, tmp_path / "label", job)
@@ -89,7 +69,7 @@ def test_label_workers_change_nothing_in_the_output(sample_pools, backbone, tmp_
     try:
         out = {}
         for workers in (1, 2):
-            counting = CountingTeacher("mean")
+            counting = RecordingTeacher("mean")
             teachers = {"pyiqa:entropy": make_teacher("pyiqa:entropy"), "mean": counting}
             job = LabelJob(UniformSampler(2), 64, 0, distortions(families), teachers, backbone, workers=workers)
             label_pool(manifest, tmp_path / f"w{workers}", job)
@@ -114,26 +94,16 @@ def test_a_shard_that_cannot_be_written_stops_the_stage(sample_pools, tmp_path, 
         raise OSError("no space left on device")
 
     monkeypatch.setattr(label.io, "write_parquet", full_disk)
-    job = LabelJob(UniformSampler(2), 64, 0, distortions({"blur": [1.0]}), {"a": CountingTeacher("a")}, MeanBackbone(), workers=2)
+    job = LabelJob(UniformSampler(2), 64, 0, distortions({"blur": [1.0]}), {"a": RecordingTeacher("a")}, MeanBackbone(), workers=2)
     with pytest.raises(OSError, match="no space"):
         label_pool(manifest, tmp_path / "label", job)
     assert not (tmp_path / "label" / "DONE").exists()
 
 
-class BaseBackbone(MeanBackbone):
-    """A backbone with a score of its own (as a VLM's zero-shot rating)."""
-
-    def embed(self, clip):
-        raise AssertionError("embed_with_base must be used instead")
-
-    def embed_with_base(self, clip):
-        return clip.frames.mean(dim=(0, 2, 3)).double(), float(clip.frames.mean() * 10)
-
-
 def test_a_backbone_base_score_is_stored():
     clip = Clip("v", torch.rand(2, 3, 16, 16), 4.0)
     families = {"darken": [0.5, 0.25]}
-    job = LabelJob(UniformSampler(2), 0, 0, distortions(families), {"a": CountingTeacher("a")}, BaseBackbone())
+    job = LabelJob(UniformSampler(2), 0, 0, distortions(families), {"a": RecordingTeacher("a")}, ScoringBackbone())
     rows, feats = label_video("v", clip, job)
     assert feats.dtype == torch.float32 and feats.shape == (3, 3)
     assert rows.base.tolist() == pytest.approx((rows["score:a"] * 10).tolist(), rel=1e-5)
@@ -145,16 +115,17 @@ def test_a_backbone_base_score_is_stored():
 def test_label_workers_one_for_models_that_are_not_thread_safe(monkeypatch):
     """Automatic: two workers on two threads, one when a teacher or the backbone (also one
     wrapped in a Perception) says it is not thread-safe; an explicit count always wins."""
-    import types
-
-    from w2s.label import LabelJob, label_workers
+    from students.perception import Perception
+    from w2s.label import label_workers
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
-    safe, unsafe = types.SimpleNamespace(), types.SimpleNamespace(thread_safe=False)
+    safe, unsafe = RecordingTeacher("a"), RecordingTeacher("vlm", thread_safe=False)
+    backbone, unsafe_backbone = MeanBackbone(), MeanBackbone(thread_safe=False)
     job = lambda teachers, backbone, workers=0: LabelJob(None, 0, 0, {}, teachers, backbone, workers=workers)
-    assert label_workers(job({"a": safe}, safe)) == 2
-    assert label_workers(job({"a": safe, "vlm": unsafe}, safe)) == 1
-    assert label_workers(job({"a": safe}, types.SimpleNamespace(backbone=unsafe))) == 1
-    assert label_workers(job({"vlm": unsafe}, safe, workers=3)) == 3
+    assert label_workers(job({"a": safe}, backbone)) == 2
+    assert label_workers(job({"a": safe, "vlm": unsafe}, backbone)) == 1
+    assert label_workers(job({"a": safe}, unsafe_backbone)) == 1
+    assert label_workers(job({"a": safe}, Perception(unsafe_backbone, motion=True))) == 1
+    assert label_workers(job({"vlm": unsafe}, backbone, workers=3)) == 3
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert label_workers(job({"a": safe}, safe)) == 1
+    assert label_workers(job({"a": safe}, backbone)) == 1

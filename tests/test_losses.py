@@ -41,4 +41,8 @@ def test_ranknet_and_margin_hand_computed():
 
 def test_confidence_penalty_is_largest_at_a_tie():
     assert float(confidence_penalty(t(0.0), t(0.0))) == pytest.approx(math.log(2))
-    assert float(confidence_penalty(t(5.0), t(0.0))) < 0.1
+    # gap 5: q = Phi(5 / sqrt2) = 0.9997965; binary entropy -(q ln q + (1-q) ln(1-q)) = 0.0019330
+    q = norm.cdf(5 / math.sqrt(2))
+    assert float(confidence_penalty(t(5.0), t(0.0))) == pytest.approx(-(q * math.log(q) + (1 - q) * math.log(1 - q)))
+    assert float(confidence_penalty(t(5.0), t(0.0))) == pytest.approx(0.0019330, abs=1e-7)
+    assert float(confidence_penalty(t(0.0), t(5.0))) == pytest.approx(0.0019330, abs=1e-7)  # symmetric

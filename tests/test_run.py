@@ -5,6 +5,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from w2s.cli import main
 
@@ -31,7 +32,7 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     assert list(t0) == ["score:pyiqa:piqe", "score:pyiqa:entropy"]
     assert list(t1) == list(t0) + ["score:student r0"]
     # ... and it scores the training pool out of fold: each item by a head that never saw its content
-    oof = pd.read_parquet(run / "round_01" / "oof.parquet")
+    oof = pd.read_parquet(run / "round_00" / "oof.parquet")
     s1 = pd.read_parquet(run / "round_01" / "scores.parquet")
     assert list(oof.item_id) == list(s1.item_id)
     assert oof.score.to_numpy() == pytest.approx(s1["score:student r0"].to_numpy())
@@ -49,7 +50,23 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
 
     metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
     assert {"pyiqa:piqe", "pyiqa:entropy", "ensemble", "ensemble + students", "student r0", "student r1"} <= set(metrics)
-    assert -1 <= metrics["student r1"]["ood_srcc"] <= 1
+    # the figures are those of the saved per-item scores (recomputed here) ...
+    from students.student import Student
+    from w2s.evaluate import evaluate_scores
+    from w2s.io import read_tensors
+
+    scored = pd.read_parquet(run / "round_01" / "eval" / "scores.parquet")
+    for model in ("pyiqa:piqe", "ensemble", "student r0", "student r1"):
+        again = evaluate_scores(scored[f"model:{model}"].to_numpy(), scored, ["blur", "darken", "noise"], ["contrast", "h265"])
+        for key in ("id_srcc", "ood_srcc", "vmaf_srcc"):
+            assert again[key] == pytest.approx(metrics[model][key], nan_ok=True), (model, key)
+    # ... the ensemble is the mean of the two teachers' z-scores over the eval items (equal weights) ...
+    z = [(scored[c] - scored[c].mean()) / scored[c].std(ddof=0) for c in ("score:pyiqa:piqe", "score:pyiqa:entropy")]
+    assert scored["model:ensemble"].to_numpy() == pytest.approx(((z[0] + z[1]) / 2).to_numpy())
+    # ... and a student's scores are its saved head on the eval set's cached features
+    features = read_tensors(run / "evalset" / "features.safetensors")["features"]
+    head = Student.from_pretrained(run / "round_01" / "student")
+    assert scored["model:student r1"].to_numpy() == pytest.approx(head.score_features(features).numpy(), abs=1e-5)
     evalset = pd.read_parquet(run / "evalset" / "items.parquet")
     assert evalset.vmaf.notna().sum() == 2 * 2  # 2 clips x 2 h265 levels
     out = capsys.readouterr().out
@@ -77,10 +94,13 @@ def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path):
     assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "pairs:0"]) == 0
     assert not (run / "round_00" / "student").exists()
     assert main(["run", cfg, "--set", "eval.source=none"]) == 0
+    from w2s.io import read_tensors
+
     for k in (0, 1):
-        a = pd.read_parquet(tmp_path / "runs" / "full" / f"round_{k:02d}" / "pairs.parquet")
-        b = pd.read_parquet(run / f"round_{k:02d}" / "pairs.parquet")
-        pd.testing.assert_frame_equal(a, b)
+        full, resumed = tmp_path / "runs" / "full" / f"round_{k:02d}", run / f"round_{k:02d}"
+        pd.testing.assert_frame_equal(pd.read_parquet(full / "pairs.parquet"), pd.read_parquet(resumed / "pairs.parquet"))
+        a, b = (read_tensors(r / "student" / "model.safetensors") for r in (full, resumed))
+        assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a), f"round {k} weights differ"
 
 
 def test_changed_config_in_the_same_run_folder_is_refused(tiny_config, capsys):

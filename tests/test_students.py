@@ -36,13 +36,21 @@ def test_backbone_is_frozen_and_multiscale(backbone):
 
 
 def test_features_see_blur(backbone):
-    # the std-over-space half of the features moves with blur; a global pool alone moves far less
+    # The features are [mean over space, std over space] per stage. At the first stage (16
+    # channels) blur narrows the spatial spread of every channel while barely moving the global
+    # average: a global pool alone would hardly see it. Measured on astronaut with this blur:
+    # the 16 stds drop 27 % in sum (105.5 -> 76.9); |change of the stds| = 7.8 against 1.5
+    # for the means (5.3x). Deeper stages' means do move (content responses change), so the
+    # comparison is made where the module's docstring puts it: early activations.
     import kornia
 
     clip = photo_clip("astronaut")
     blurred = kornia.filters.gaussian_blur2d(clip.frames, (15, 15), (3.0, 3.0))
     a, b = backbone.embed(clip), backbone.embed(clip.with_frames(blurred))
-    assert not torch.allclose(a, b)
+    mean_a, mean_b, std_a, std_b = a[:16], b[:16], a[16:32], b[16:32]
+    assert (std_b < std_a).all(), (std_a, std_b)  # every channel's spread narrows
+    assert std_b.sum() < 0.8 * std_a.sum()
+    assert (std_b - std_a).norm() > 3 * (mean_b - mean_a).norm()
 
 
 def test_student_round_trip_and_trainable_share(tmp_path, backbone):

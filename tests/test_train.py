@@ -42,5 +42,9 @@ def test_training_is_seeded():
 def test_content_folds_never_split_a_content():
     vids = np.array(["a", "a", "b", "c", "c", "d", "e"])
     folds = content_folds(vids, 2, seed=0)
+    # one fold per content (a mapping: a content cannot be split), every content, both folds used
     assert set(folds) == set("abcde") and set(folds.values()) == {0, 1}
-    assert folds == content_folds(vids, 2, seed=0)
+    # dealt round-robin after a shuffle: 5 contents into 2 folds are 3 + 2, never 4 + 1
+    assert sorted(np.bincount(list(folds.values()))) == [2, 3]
+    assert folds == content_folds(vids, 2, seed=0)  # seeded
+    assert any(content_folds(vids, 2, seed=s) != folds for s in range(1, 6))  # and the seed is used

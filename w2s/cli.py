@@ -8,7 +8,6 @@ prints one line and exits 2; anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import sys
@@ -38,15 +37,13 @@ def show_table(k: int, table, title: str | None = None) -> None:
 
 
 def cmd_run(args) -> int:
-    import torch
-    from accelerate import Accelerator
-
     from w2s.config import load_config
     from w2s.report import write_report
     from w2s.run import run
+    from w2s.train import default_accelerator
 
     config = load_config(args.config, args.set)
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = default_accelerator()
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)  # one process tells the story
     run_dir = run(config, stop_after=args.stop_after, on_round=show_table, accelerator=accelerator)
@@ -81,20 +78,10 @@ def cmd_list(args) -> int:
     from rich.table import Table
 
     if args.what == "teachers" and args.run:
-        from w2s.config import load_run_config
-        from w2s.run import round_dir
-
-        config = load_run_config(args.run)
-        rounds = [k for k in range(config.rounds) if (round_dir(Path(args.run), k) / "teachers.json").exists()]
-        if not rounds:
-            raise W2SError(f"{args.run}: no round has written teachers.json yet")
-        info = json.loads((round_dir(Path(args.run), rounds[-1]) / "teachers.json").read_text())
-        t = Table("teacher", "reliability", "ensemble weight", title=f"round {rounds[-1]} of {args.run}",
-                  caption="reliability: pairwise accuracy on the pool's known-order distortion pairs")
-        for col, rel in info["reliability"].items():
-            t.add_row(col.removeprefix("score:"), f"{rel:.3f}", f"{info['weights'][col]:.3f}")
+        t = _teachers_of_run(Path(args.run))
     elif args.what == "teachers":
-        from teachers.pyiqa_weights import FOLDERS, all_availability
+        from teachers import TEACHER_FAMILIES
+        from teachers.pyiqa_requirements import FOLDERS, all_availability
 
         # pyiqa rows: looked up on disk from each metric's known weight files (no model is built)
         avail = all_availability()
@@ -105,31 +92,49 @@ def cmd_list(args) -> int:
         t.add_column("teacher", no_wrap=True)
         t.add_column("runs here")
         t.add_column("notes / why not", overflow="fold")  # file names in full, never cut with an ellipsis
-        t.add_row("pyiqa:NAME", "", f"any pyiqa no-reference metric, pooled over frames; ready here: {', '.join(ready) or 'none'}")
-        t.add_row("classic:NAME", "", "weight-free: brisque, sharpness, colorfulness (spatial); flicker, jerkiness (temporal)")
-        t.add_row("table:PATH", "", "scores computed elsewhere (CSV/parquet), matched by id, path or file name")
-        t.add_row("vlm:PATH_OR_ID", "", "vision-language model, zero-shot level-word score (Q-Align style)")
-        t.add_row("student:PATH", "", "a saved student (runs/NAME/round_XX/student)")
+        for family in TEACHER_FAMILIES.names():
+            t.add_row(*TEACHER_FAMILIES.describe(family)[:1], "", TEACHER_FAMILIES.describe(family)[1])
+        t.add_row("", "", f"pyiqa metrics ready here: {', '.join(ready) or 'none'}")
         for name, a in avail.items():
             t.add_row(f"pyiqa:{name}", "yes" if a.ready else "no", a.reason())
     elif args.what == "distortions":
         from distortions import DISTORTIONS
 
-        t = Table("distortion", "levels", "default ladder (mildest first)")
+        t = Table("distortion", "levels", "default ladder (mildest first)", "what it does")
         for name in DISTORTIONS.names():
             d = DISTORTIONS.resolve(name)()
-            t.add_row(name, str(d.levels), ", ".join(map(str, d.ladder)))
+            t.add_row(name, str(d.levels), ", ".join(map(str, d.ladder)), DISTORTIONS.describe(name)[1])
     else:
-        from students import BACKBONES
+        from students import BACKBONE_FAMILIES, BACKBONES
 
-        t = Table("backbone", "features", "notes")
-        for name in BACKBONES.names():
-            t.add_row(name, "mean + std of every stage", "weights ship in a package: runs offline")
-        t.add_row("timm:NAME", "mean + std of every stage", "any timm image model; weights from `weights: PATH` or the local cache")
-        t.add_row("vlm:PATH_OR_ID", "last token + visual-token mean", "a vision-language model; its level-word score is the base the head corrects")
+        t = Table("backbone", "what it is")
+        for table in (BACKBONES, BACKBONE_FAMILIES):
+            for name in table.names():
+                t.add_row(*table.describe(name))
         t.caption = "student.motion appends 12 frame-difference statistics; student.temporal the change of per-frame features"
     _console().print(t)
     return 0
+
+
+def _teachers_of_run(run: Path):
+    """Each teacher's reliability and ensemble weight in the last round a run has written."""
+    from rich.table import Table
+
+    from w2s.io import read_json
+    from w2s.run_folder import RunFolder
+
+    folder = RunFolder(run)
+    if not folder.config.is_file():
+        raise W2SError(f"{run} is not a run folder (no config.yaml in it)")
+    rounds = folder.rounds_written()
+    if not rounds:
+        raise W2SError(f"{run}: no round has written teachers.json yet")
+    info = read_json(folder.round(rounds[-1]).teachers)
+    t = Table("teacher", "reliability", "ensemble weight", title=f"round {rounds[-1]} of {run}",
+              caption="reliability: pairwise accuracy on the pool's known-order distortion pairs")
+    for col, rel in info["reliability"].items():
+        t.add_row(col.removeprefix("score:"), f"{rel:.3f}", f"{info['weights'][col]:.3f}")
+    return t
 
 
 def parser() -> argparse.ArgumentParser:

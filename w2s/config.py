@@ -79,9 +79,17 @@ class StudentConfig:
     motion: bool = True
     # append how much the backbone's per-frame features change between frames (not for vlm:)
     temporal: bool = False
+    # append 32 weight-free natural-scene statistics (the MSCN moments BRISQUE and NIQE build on):
+    # most artefacts move them one consistent way, where the CNN's features have no prior
+    nss: bool = False
     # calibration branch: hidden width (0: linear) and dropout
     hidden: int = 128
     dropout: float = 0.1
+
+
+    def extras(self) -> dict:
+        """The features appended to the backbone's (students.perception)."""
+        return {"motion": self.motion, "temporal": self.temporal, "nss": self.nss}
 
 
 @dataclass
@@ -131,10 +139,10 @@ class RunConfig:
     rounds: int = 2
     # round-0 teachers: `pyiqa:METRIC`, `student:PATH`, ... (`w2s list teachers`); an entry
     # may be a mapping {name: NAME, option: value, ...} to pass options to the teacher. One
-    # option is the label stage's, for slow teachers (a VLM): `probe: F` in (0, 1] scores the
-    # distorted variants of only that fraction of the training pool's videos (chosen by a stable
-    # seed of run seed, teacher and video; every clean clip is still scored, the eval set in full)
-    # and abstains (NaN) on the rest; its reliability is then measured on the probed videos
+    # option is the label stage's, for slow teachers (a VLM): `variant_share: F` in (0, 1] scores
+    # the distorted variants of only that fraction of the training pool's videos (chosen by a
+    # stable seed of run seed, teacher and video; every clean clip is still scored, the eval set
+    # in full) and abstains (NaN) on the rest; its reliability is then measured on those videos
     teachers: list = field(default_factory=lambda: ["pyiqa:piqe", "pyiqa:entropy"])
     # distortion families and their ladders (null: the family's default ladder)
     distortions: dict = field(

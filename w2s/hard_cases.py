@@ -38,14 +38,19 @@ def content_folds(video_ids: np.ndarray, folds: int, seed: int) -> dict[str, int
     return {contents[i]: k % folds for k, i in enumerate(order)}
 
 
-def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator, base=None) -> np.ndarray:
-    """Score every item with a head that never saw a pair touching its content.
+def round_seed(config, k: int) -> int:
+    """The seed of round k's folds and candidate pairs (apart from the training seeds, seed + k)."""
+    return config.seed + 7919 * k
 
-    ``base`` (N,) is the backbone's own score per item, added to the head's residual."""
+
+def out_of_fold_scores(pool, pairs, config, seed, accelerator) -> np.ndarray:
+    """Score every item of ``pool`` (:class:`w2s.run.Labels`) with a head that never saw a pair
+    touching its content; a head scores ``base + residual``, as the student does."""
+    items, features, base = pool.items, pool.features, pool.base
     fold_of = content_folds(items.video_id.to_numpy(), config.hard_cases.folds, seed)
     item_fold = items.video_id.map(fold_of).to_numpy()
-    a_fold = pairs.a.map(dict(zip(items.item_id, item_fold))).to_numpy()
-    b_fold = pairs.b.map(dict(zip(items.item_id, item_fold))).to_numpy()
+    a_fold = item_fold[pairs.a.map(pool.index).to_numpy()]
+    b_fold = item_fold[pairs.b.map(pool.index).to_numpy()]
     scores = np.full(len(items), np.nan)
     for k in range(config.hard_cases.folds):
         held = item_fold == k
@@ -53,24 +58,24 @@ def out_of_fold_scores(items, features, pairs, index, config, seed, accelerator,
             continue
         train_pairs = pairs[(a_fold != k) & (b_fold != k)]
         head, _ = train_head(
-            features, train_pairs, index, config.student, config.train, seed + 1000 + k, accelerator,
+            features, train_pairs, pool.index, config.student, config.train, seed + 1000 + k, accelerator,
             norm_rows=np.flatnonzero(~held), base=base,
         )
-        fold_scores = score_items(head, features[held], None if base is None else base[torch.as_tensor(held)])
+        fold_scores = score_items(head, features[held], base[torch.as_tensor(held)])
         # folds are trained apart and each has its own offset and scale:
         # standardise per fold so cross-fold pairs compare like with like
         scores[held] = (fold_scores - fold_scores.mean()) / (fold_scores.std() or 1.0)
     return scores
 
 
-def mine_hard_cases(items, pairs, oof, z, weights, config, round_index) -> pd.DataFrame:
+def mine_hard_cases(pool, pairs, oof, z, weights, config, round_index) -> pd.DataFrame:
     """New hard pairs for round ``round_index`` (labelled, with source ``hard_*``).
 
     ``pairs`` are the previous round's pairs and ``oof`` the out-of-fold scores
     of a student trained on them (:func:`out_of_fold_scores`).
     """
-    index = {k: i for i, k in enumerate(items.item_id)}
-    seed = config.seed + 7919 * round_index
+    items, index = pool.items, pool.index
+    seed = round_seed(config, round_index)
     found = []
     if config.hard_cases.distortion:
         dist = pairs[pairs.source == "distortion"]

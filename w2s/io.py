@@ -57,6 +57,10 @@ def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def read_json(path: str | Path):
+    return json.loads(Path(path).read_text())
+
+
 def is_done(folder: str | Path) -> bool:
     return (Path(folder) / DONE).is_file()
 

@@ -50,21 +50,21 @@ def score_column(teacher_name: str) -> str:
     return f"score:{teacher_name}"
 
 
-def probe_fraction(name: str, options: dict) -> float:
-    """A teacher's ``probe`` option, checked: the share of pool videos whose variants it scores (1: all)."""
-    value = options.get("probe", 1.0)
+def variant_share(name: str, options: dict) -> float:
+    """A teacher's ``variant_share`` option, checked: the share of pool videos whose variants it scores (1: all)."""
+    value = options.get("variant_share", 1.0)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 1:  # NaN fails too
         raise ConfigError(
-            f"teachers: {name} has probe {value!r}; probe is the fraction of pool videos whose "
+            f"teachers: {name} has variant_share {value!r}; variant_share is the fraction of pool videos whose "
             "distorted variants this teacher scores, a number in (0, 1]"
         )
     return float(value)
 
 
-def probe_videos(video_ids, seed: int, teacher_name: str, fraction: float) -> set[str]:
-    """The pool videos whose variants a probe teacher scores: ceil(fraction * n) of them (at least
-    one), those with the smallest stable seed of (run seed, teacher, video), so every process,
-    rerun and resume picks the same, and an exact share."""
+def share_videos(video_ids, seed: int, teacher_name: str, fraction: float) -> set[str]:
+    """The pool videos whose variants a teacher with a ``variant_share`` scores: ceil(fraction * n) of
+    them (at least one), those with the smallest stable seed of (run seed, teacher, video), so every
+    process, rerun and resume picks the same, and an exact share."""
     ids = sorted(set(video_ids), key=lambda v: (stable_seed(seed, teacher_name, v), v))
     return set(ids[: max(1, math.ceil(fraction * len(ids)))])
 
@@ -80,11 +80,12 @@ class LabelJob:
     # config name -> pixel teacher (Teacher protocol); the name keys its score column. Teachers and
     # backbone are called from several worker threads at once: they must not keep per-call state
     teachers: dict
-    backbone: object  # Backbone protocol; may have embed_with_base(clip) -> (features, base score)
-    vmaf_families: set = field(default_factory=set)  # families scored with VMAF vs the clean clip
-    # teacher name -> fraction of the pool's videos whose variants it scores (probe_videos); it
+    backbone: object  # Backbone protocol
+    # score the variants of families with `scored_by_vmaf` (codecs) with VMAF against the clean clip
+    vmaf: bool = False
+    # teacher name -> fraction of the pool's videos whose variants it scores (share_videos); it
     # scores every clean clip, and abstains (NaN) on the other videos' variants
-    probes: dict = field(default_factory=dict)
+    variant_shares: dict = field(default_factory=dict)
     workers: int = 0  # items labelled at once (worker threads); 0: automatic, see label_workers
 
 
@@ -95,8 +96,7 @@ def label_workers(job: LabelJob) -> int:
     forwards at once would double its activation memory)."""
     if job.workers:
         return max(1, job.workers)
-    models = [*job.teachers.values(), job.backbone, getattr(job.backbone, "backbone", None)]
-    if any(getattr(m, "thread_safe", True) is False for m in models if m is not None):
+    if not all(m.thread_safe for m in [*job.teachers.values(), job.backbone]):
         return 1
     return min(2, torch.get_num_threads())
 
@@ -110,13 +110,15 @@ def _item_specs(clip: Clip, job: LabelJob):
             yield family, level, distortion.params(level, seed)
 
 
-def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job: LabelJob, probed: dict):
+def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job: LabelJob, shared: dict):
     """One item's row and features: its variant made, scored by every teacher, embedded."""
     item = clip
     if family is not None:
         variant = job.distortions[family].apply(clip, params)
         # teachers see the variant's own id (a score table must not hand it the clean clip's score)
+        # and its clean clip (what a full-reference teacher compares against)
         item = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
+        item.reference = clip
     row = {
         "item_id": video_id if family is None else variant_id(video_id, family, level),
         "video_id": video_id,
@@ -125,20 +127,16 @@ def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job
         "params": json.dumps(params, sort_keys=True),
     }
     for name, teacher in job.teachers.items():
-        if family is not None and name in probed and video_id not in probed[name]:
-            row[score_column(name)] = math.nan  # outside its probe: abstains, as a score table on a variant
+        if family is not None and name in shared and video_id not in shared[name]:
+            row[score_column(name)] = math.nan  # outside its variant share: abstains, as a score table on a variant
         else:
             row[score_column(name)] = float(teacher.score(item))
-    if family in job.vmaf_families:
+    if job.vmaf and family is not None and job.distortions[family].scored_by_vmaf:
         from w2s.media.vmaf import vmaf
 
         row["vmaf"] = vmaf(clip, item)
-    # a backbone with a score of its own (e.g. a VLM's zero-shot rating) hands it to the student as `base`
-    embed_with_base = getattr(job.backbone, "embed_with_base", None)
-    if embed_with_base is not None:
-        feat, base = embed_with_base(item)
-    else:
-        feat, base = job.backbone.embed(item), 0.0
+    # the backbone's own score (a VLM's zero-shot rating; 0 for a CNN) is the student's `base`
+    feat, base = job.backbone.embed_with_base(item)
     row["base"] = float(base)
     return row, feat.float()
 
@@ -149,15 +147,15 @@ def _assemble(results) -> tuple[pd.DataFrame, torch.Tensor]:
 
 
 def label_video(
-    video_id: str, clip: Clip, job: LabelJob, probed: dict | None = None
+    video_id: str, clip: Clip, job: LabelJob, shared: dict | None = None
 ) -> tuple[pd.DataFrame, torch.Tensor]:
     """Rows (one per item: the clean clip and each variant) and their features, from one decoded clip,
     one item after another.
 
-    ``probed`` maps a probe teacher to the videos whose variants it scores
-    (:func:`probe_videos`); a teacher not in it scores every item.
+    ``shared`` maps a teacher with a variant share to the videos whose variants
+    it scores (:func:`share_videos`); a teacher not in it scores every item.
     """
-    return _assemble(_label_item(video_id, clip, *spec, job, probed or {}) for spec in _item_specs(clip, job))
+    return _assemble(_label_item(video_id, clip, *spec, job, shared or {}) for spec in _item_specs(clip, job))
 
 
 class _InCaller:
@@ -199,8 +197,8 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
         (vid, path) for vid, path in list(zip(todo.id, todo.path))[rank::world]
         if not (shards / f"{vid}.parquet").exists() and not (shards / f"{vid}.failed.json").exists()
     ]
-    # from the whole manifest, so every process (and a resumed run) agrees on the probe videos
-    probed = {name: probe_videos(todo.id, job.seed, name, f) for name, f in job.probes.items() if f < 1}
+    # from the whole manifest, so every process (and a resumed run) agrees on the videos
+    shared = {name: share_videos(todo.id, job.seed, name, f) for name, f in job.variant_shares.items() if f < 1}
 
     def fail(video_id: str, path: str, e: Exception) -> None:
         log.warning("skipping %s: %s", path, e)
@@ -249,7 +247,7 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
             except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
                 fail(video_id, path, e)
                 continue
-            in_flight.append((video_id, path, [pool.submit(_label_item, video_id, clip, *s, job, probed) for s in specs]))
+            in_flight.append((video_id, path, [pool.submit(_label_item, video_id, clip, *s, job, shared) for s in specs]))
             while len(in_flight) > (1 if workers > 1 else 0):
                 finish(*in_flight.popleft())
         while in_flight:
@@ -259,8 +257,7 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
         pool.shutdown(wait=True, cancel_futures=True)
         torch.set_num_threads(threads)  # the workers' setting also reaches MKL and threads made later
     for teacher in job.teachers.values():
-        if hasattr(teacher, "close"):  # e.g. a score table reports the pool items it lacked
-            teacher.close()
+        teacher.close()  # e.g. a score table reports the pool items it lacked
     if accelerator:
         accelerator.wait_for_everyone()
     if rank == 0:

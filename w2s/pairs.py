@@ -16,7 +16,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-PAIR_COLUMNS = ["a", "b", "p", "source", "round"]
+
+def item_index(items: pd.DataFrame) -> dict[str, int]:
+    """Item id -> its row (and feature row): how pairs, which name items by id, find them."""
+    return {item: i for i, item in enumerate(items.item_id)}
 
 
 def standardize(scores: np.ndarray) -> np.ndarray:
@@ -113,22 +116,9 @@ def pair_accuracy(scores: np.ndarray, index: dict, pairs: pd.DataFrame) -> float
     return float(correct.mean())
 
 
-def teacher_reliability(items: pd.DataFrame, teacher_columns: list[str], dist_pairs: pd.DataFrame) -> dict[str, float]:
+def teacher_reliability(
+    items: pd.DataFrame, teacher_columns: list[str], dist_pairs: pd.DataFrame, index: dict | None = None
+) -> dict[str, float]:
     """Each teacher's accuracy on the known-order distortion pairs: no human label needed."""
-    index = {k: i for i, k in enumerate(items.item_id)}
+    index = item_index(items) if index is None else index
     return {c: pair_accuracy(items[c].to_numpy(dtype=np.float64), index, dist_pairs) for c in teacher_columns}
-
-
-def reliability_weights(reliability: dict[str, float]) -> np.ndarray:
-    """Weight = how much better than chance a teacher orders known pairs (0 at or below chance).
-
-    A teacher whose reliability cannot be measured (a score table has no
-    distorted variants) gets the median weight of the others: no evidence
-    either way.
-    """
-    acc = np.array([reliability[k] for k in reliability], dtype=np.float64)
-    w = np.clip(acc - 0.5, 0.0, None) + 1e-6
-    unknown = np.isnan(acc)
-    if unknown.any():
-        w[unknown] = np.median(w[~unknown]) if (~unknown).any() else 1.0
-    return w

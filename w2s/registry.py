@@ -7,8 +7,10 @@ heavy plugin code. Unknown names fail with the closest matches.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import importlib
+import importlib.util
 from collections.abc import Iterable, Mapping
 
 from w2s.errors import W2SError
@@ -41,8 +43,36 @@ class Registry:
         if name not in self._table:
             raise W2SError(f"unknown {self.kind} {name!r}: {suggest(name, self._table)}")
 
+    def describe(self, name: str) -> tuple[str, str]:
+        """(usage, one line) from the first line of the class docstring, read without importing
+        the plugin (so ``w2s list`` never loads torch): ``"``pyiqa:NAME`` — what it is"`` gives
+        ``("pyiqa:NAME", "what it is")``; a docstring without the usage part gives the name.
+
+        It is the same text as the class's ``describe()`` (the protocols' member), which a test checks.
+        """
+        self.check(name)
+        module, _, attr = self._table[name].partition(":")
+        source = importlib.util.find_spec(module).origin
+        tree = ast.parse(open(source, encoding="utf-8").read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and node.name == attr:
+                return split_description(first_line(ast.get_docstring(node) or attr), name)
+        # a name bound by assignment (an alias): import it after all
+        return split_description(self.resolve(name).describe(), name)
+
     def resolve(self, name: str):
         """Import and return the class registered under ``name``."""
         self.check(name)
         module, _, attr = self._table[name].partition(":")
         return getattr(importlib.import_module(module), attr)
+
+
+def first_line(docstring: str) -> str:
+    return docstring.strip().splitlines()[0]
+
+
+def split_description(line: str, name: str) -> tuple[str, str]:
+    usage, sep, text = line.partition(" — ")
+    if sep and usage.startswith("``") and usage.endswith("``"):
+        return usage.strip("`"), text
+    return name, line

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import pandas as pd
@@ -23,20 +22,21 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 
 def write_report(config: RunConfig):
-    from w2s.run import results_table, round_dir
+    from w2s.run import results_table
+    from w2s.run_folder import RunFolder
 
-    run_dir = config.run_dir
-    last = round_dir(run_dir, config.rounds - 1)
-    metrics = json.loads((last / "eval" / "metrics.json").read_text())
-    teachers = json.loads((last / "teachers.json").read_text())
+    folder = RunFolder(config.run_dir)
+    last = folder.round(config.rounds - 1)
+    metrics = io.read_json(last.metrics)
+    teachers = io.read_json(last.teachers)
     table = results_table(metrics, teachers["reliability"])
     families = sorted({f for m in metrics.values() for f in m["per_family"]})
     ood = set(config.eval.ood)
     per_family = pd.DataFrame(
         [{"model": name, **{(f + (" (OOD)" if f in ood else "")): m["per_family"].get(f) for f in families}} for name, m in metrics.items()]
     )
-    pairs = pd.read_parquet(last / "pairs.parquet")
-    failures = pd.read_parquet(run_dir / "failures.parquet") if (run_dir / "failures.parquet").exists() else pd.DataFrame()
+    pairs = pd.read_parquet(last.pairs)
+    failures = pd.read_parquet(folder.failures) if folder.failures.exists() else pd.DataFrame()
     text = f"""# {config.name}: weak-to-strong run, {config.rounds} round(s)
 
 Teachers of round 0: {", ".join(config.teacher_names())}; each later round adds the previous student.
@@ -60,6 +60,5 @@ VMAF: SRCC and PLCC (4-parameter logistic) against VMAF of codec variants vs the
 
 Files that could not be used: {len(failures)} (see failures.parquet).
 """
-    path = run_dir / "report.md"
-    io.write_text(text, path)
-    return path
+    io.write_text(text, folder.report)
+    return folder.report

@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 SOURCE_WEIGHT = {"teacher": "teacher_weight", "distortion": "distortion_weight"}
 
 
+def default_accelerator() -> Accelerator:
+    """The Accelerator of a plain call: the GPU where there is one (a launch brings its own)."""
+    return Accelerator(cpu=not torch.cuda.is_available())
+
+
 def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> tuple[torch.Tensor, ...]:
     """(ia, ib, p, weight) tensors; hard cases of any kind get ``train.hard_weight``."""
     ia = torch.tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
@@ -56,7 +61,7 @@ def train_head(
     backbone's own score of each item (a VLM's level-word score): the pairs
     are fitted by ``base + head(features)``, so the head learns a residual.
     """
-    accelerator = accelerator or Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = accelerator or default_accelerator()
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
     head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout)
     if norm_rows is None:

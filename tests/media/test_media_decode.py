@@ -4,6 +4,7 @@ import av
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from w2s.errors import MediaError
 from w2s.media.decode import fit_size, probe, read_clip
@@ -53,12 +54,19 @@ def test_read_clip_fps_is_sampled_rate(bikes):
     assert read_clip(bikes, {"name": "fps", "fps": 1, "max_frames": 16}).fps == pytest.approx(1.0)
 
 
-def test_read_clip_max_side(bikes, carphone):
+def test_read_clip_max_side(bikes, bikes_frames, carphone):
     clip = read_clip(bikes, UniformSampler(2), max_side=320, clip_id="b")
     assert clip.frames.shape == (2, 3, 136, 320) and clip.id == "b"
-    assert 0.0 <= clip.frames.min() and clip.frames.max() <= 1.0
-    # Already small enough: untouched.
-    assert read_clip(carphone, UniformSampler(2), max_side=320).size == (144, 176)
+    # The sampled frames (62, 187), shrunk with the antialiased bilinear filter: a wrong frame,
+    # a filter without antialiasing or a half-pixel shift would all miss this.
+    full = torch.from_numpy(bikes_frames[[62, 187]]).permute(0, 3, 1, 2).float() / 255.0
+    expected = F.interpolate(full, size=(136, 320), mode="bilinear", antialias=True, align_corners=False)
+    torch.testing.assert_close(clip.frames, expected.clamp(0, 1), rtol=0, atol=1e-5)
+    # Already small enough: untouched, bit for bit.
+    small = read_clip(carphone, UniformSampler(2), max_side=320)
+    assert small.size == (144, 176)
+    original = torch.from_numpy(full_decode(carphone)[small.meta["indices"]]).permute(0, 3, 1, 2).float() / 255.0
+    assert torch.equal(small.frames, original)
 
 
 def test_fit_size_even_and_bounded():
@@ -67,6 +75,8 @@ def test_fit_size_even_and_bounded():
     assert fit_size(100, 301, 301) == (100, 301)  # fits: unchanged, odd kept
     h, w = fit_size(333, 1001, 99)
     assert h % 2 == 0 and w % 2 == 0 and max(h, w) <= 99
+    # by hand: 333 * 99 / 1001 = 32.9 -> even 32; 99 rounds to even 100 > 99 -> 98
+    assert (h, w) == (32, 98)
 
 
 def test_still_image_is_one_frame_clip(skimage_dir):

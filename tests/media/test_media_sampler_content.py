@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from w2s.media.decode import probe, read_clip
 from w2s.media.samplers import (
@@ -170,7 +171,15 @@ def test_fragments_upscale_small_video(carphone):
     clip = read_clip(carphone, {"name": "fragments", "num_frames": 2, "grid": 7, "patch": 32})
     assert clip.frames.shape == (2, 3, 224, 224)
     assert clip.meta["fragments"]["resized"] == [224, 274]
-    assert 0.0 <= clip.frames.min() and clip.frames.max() <= 1.0
+    # Every patch is cut from the decoded frame upscaled (bilinear) to 224 x 274 at its position.
+    full = decode_all(carphone)
+    for t, index in enumerate(clip.meta["indices"]):
+        frame = as_float(full[index])[None]
+        upscaled = F.interpolate(frame, size=(224, 274), mode="bilinear", antialias=True, align_corners=False)[0]
+        for k, (y, x) in enumerate(clip.meta["fragments"]["positions"]):
+            i, j = divmod(k, 7)
+            patch = clip.frames[t, :, i * 32 : (i + 1) * 32, j * 32 : (j + 1) * 32]
+            torch.testing.assert_close(patch, upscaled[:, y : y + 32, x : x + 32].clamp(0, 1), rtol=0, atol=1e-5)
     # A smaller mosaic fits without upscaling.
     small = read_clip(carphone, {"name": "fragments", "num_frames": 2, "grid": 4, "patch": 16})
     assert small.frames.shape == (2, 3, 64, 64) and small.meta["fragments"]["resized"] == [144, 176]
@@ -197,7 +206,15 @@ def test_every_sampler_reads_a_real_video(carphone, spec):
     assert all(0 <= i < 120 for i in indices)
     expected = (64, 64) if spec["name"] == "fragments" else (78, 96)  # (144, 176) fitted into 96
     assert clip.size == expected
-    assert 0.0 <= clip.frames.min() and clip.frames.max() <= 1.0
+    # The pixels are those of the frames it names: resized to fit 96 (or, for fragments, the
+    # native patch at the first position, 144 >= 4 * 16 needing no upscale).
+    frames = torch.stack([as_float(f) for f in decode_all(carphone)[indices]])
+    if spec["name"] == "fragments":
+        y, x = clip.meta["fragments"]["positions"][0]
+        assert torch.equal(clip.frames[:, :, :16, :16], frames[:, :, y : y + 16, x : x + 16])
+    else:
+        expected = F.interpolate(frames, size=(78, 96), mode="bilinear", antialias=True, align_corners=False)
+        torch.testing.assert_close(clip.frames, expected.clamp(0, 1), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("spec", SPECS, ids=[s["name"] for s in SPECS])

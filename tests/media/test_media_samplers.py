@@ -78,11 +78,17 @@ def test_make_sampler_unknown_key_named():
 
 
 @pytest.mark.parametrize(
-    "spec",
-    [{"num_frames": 8}, {"name": "uniform", "num_frames": 0}, {"name": "fps", "fps": -1}, "uniform"],
+    "spec, named",
+    [
+        ({"num_frames": 8}, r"missing key 'name' \(one of \['fps', 'fragments', 'frame_difference', 'uniform'\]\)"),
+        ({"name": "uniform", "num_frames": 0}, r"sampler 'uniform': num_frames must be an integer >= 1, got 0"),
+        ({"name": "fps", "fps": -1}, r"sampler 'fps': fps must be a positive number, got -1"),
+        ("uniform", r"expected a dict like \{'name': 'uniform', 'num_frames': 8\}, got 'uniform'"),
+    ],
 )
-def test_make_sampler_bad_specs(spec):
-    with pytest.raises(W2SError):
+def test_make_sampler_bad_specs(spec, named):
+    # a config error, and one that says what is wrong (any W2SError at all used to pass)
+    with pytest.raises(ConfigError, match=named):
         make_sampler(spec)
 
 

@@ -3,6 +3,7 @@ import logging
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from w2s.errors import W2SError
@@ -124,7 +125,9 @@ def test_build_manifest_records_failures(tmp_path, carphone, skimage_dir, corrup
     assert rows.loc["carphone", ["kind", "frames", "width", "height"]].tolist() == ["video", 120, 176, 144]
     assert rows.loc["coffee", ["kind", "frames", "width", "height"]].tolist() == ["image", 1, 600, 400]
     assert manifest.frames.dtype.kind == "i" and manifest.fps.dtype.kind == "f"
-    manifest.to_parquet(tmp_path / "manifest.parquet")  # the types survive parquet
+    # the run stores the manifest as parquet: values and dtypes must come back unchanged
+    manifest.to_parquet(tmp_path / "manifest.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "manifest.parquet"), manifest)
 
 
 def test_build_manifest_missing_listed_file(tmp_path):

@@ -100,5 +100,5 @@ def test_temporal_feature_change():
     f = torch.tensor([[0.0, 1.0], [1.0, 1.0], [3.0, 0.0]])
     assert torch.equal(temporal_feature_change(f), torch.tensor([1.5, 0.5]))
     assert torch.equal(temporal_feature_change(f[:1]), torch.zeros(2))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"per-frame features must be \(T, D\), got \(3,\)"):
         temporal_feature_change(torch.zeros(3))

@@ -5,10 +5,12 @@ import torch
 
 from students import BACKBONES, check_backbone, make_backbone
 from students.motion import MOTION_DIM, motion_features, temporal_feature_change
+from students.base import BackboneBase
 from students.perception import Perception
 from w2s.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
+from w2s.testing.doubles import ScoringBackbone
 
 
 @pytest.fixture(scope="module")
@@ -16,29 +18,10 @@ def real_clip(sample_pools):
     return read_clip(sample_pools["eval"] / "carphone_pristine_s01.mp4", UniformSampler(4))
 
 
-class ScoringBackbone:
-    """Stands in for a backbone with a score of its own (the VLM backbone's interface)."""
+class PlainBackbone(BackboneBase):
+    """A backbone with no per-frame features and no score of its own."""
 
-    name = "scoring"
-    dim = 3
-
-    def embed(self, clip):
-        return self.frame_features(clip.frames).mean(dim=0)
-
-    def frame_features(self, frames):
-        return frames.mean(dim=(2, 3))  # (T, 3)
-
-    def embed_with_base(self, clip):
-        return self.embed(clip), 4.25
-
-    def to(self, device):  # not a torch module, like the VLM backbone: moves itself
-        self.device = str(device)
-        return self
-
-
-class PlainBackbone:
-    name = "plain"
-    dim = 2
+    name, dim = "plain", 2
 
     def embed(self, clip):
         return torch.ones(2)
@@ -69,9 +52,10 @@ def test_each_option_alone(real_clip):
 def test_embed_with_base_passes_the_score_through(real_clip):
     p = Perception(ScoringBackbone(), motion=True)
     feats, base = p.embed_with_base(real_clip)
-    assert base == 4.25 and feats.shape == (p.dim,)
+    assert base == pytest.approx(float(real_clip.frames.mean() * 10)) and feats.shape == (p.dim,)
     assert torch.equal(feats, p.embed(real_clip))
-    assert not hasattr(Perception(PlainBackbone(), motion=True), "embed_with_base")
+    feats, base = Perception(PlainBackbone(), motion=True).embed_with_base(real_clip)
+    assert base == 0.0 and torch.equal(feats[:2], torch.ones(2))  # no score of its own: 0
     assert p.to("cpu") is p and p.backbone.device == "cpu"
 
 
@@ -123,6 +107,7 @@ def test_check_backbone_loads_no_weights(tmp_path, monkeypatch):
     check_backbone("timm:resnet18", motion=True, temporal=True)  # no weights anywhere, still a valid spec
     check_backbone("timm:convnext_tiny.fb_in1k", out_indices=[0, 3])
     check_backbone("efficientnet_lite0")
+    assert list(tmp_path.iterdir()) == []  # nothing was fetched into (or looked up by creating) the caches
 
 
 def test_stuttered_clip_moves_the_temporal_parts(real_clip):

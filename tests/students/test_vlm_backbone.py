@@ -45,7 +45,13 @@ def test_base_is_the_zero_shot_teacher_score(tiny_vlm, clip):
     """The student's base and the vlm: teacher are one and the same Q-Align score."""
     backbone = VLMBackbone(str(tiny_vlm))
     _, base = backbone.embed_with_base(clip)
-    assert 1.0 <= base <= 5.0
+    # by hand from the model's next-token logits: softmax over the first tokens of the five
+    # level words, expectation with weights 5 (excellent) .. 1 (bad)
+    batch, kind = backbone.inputs(clip)
+    with torch.no_grad():
+        logits = backbone.model(**batch).logits[0, -1].double()
+    probs = torch.softmax(logits[backbone.level_ids[kind]], dim=0)
+    assert base == pytest.approx(float((probs * torch.tensor([5.0, 4.0, 3.0, 2.0, 1.0], dtype=torch.float64)).sum()), abs=1e-9)
     assert base == pytest.approx(VLMTeacher(str(tiny_vlm)).score(clip), abs=1e-9)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 import torch
@@ -81,7 +80,8 @@ def test_vlm_frames_as_images_without_video_support(vlm_teacher, vlm_clips):
         score = vlm_teacher.score(vlm_clips["video"])
     finally:
         vlm_teacher.has_video = True
-    assert kind == "video" and 1.0 <= score <= 5.0
+    # the frames as images give another input and so another (valid) score than the video does
+    assert kind == "video" and 1.0 <= score <= 5.0 and score != vlm_teacher.score(vlm_clips["video"])
 
 
 def test_vlm_max_frames_subsamples(vlm_teacher, vlm_clips):
@@ -92,11 +92,14 @@ def test_vlm_max_frames_subsamples(vlm_teacher, vlm_clips):
     assert positions[0] == 0 and positions[-1] == long_clip.num_frames - 1
 
 
-def test_vlm_tiny_clip_is_fast(vlm_teacher, vlm_clips):
-    vlm_teacher.score(vlm_clips["video"])  # warm-up
-    start = time.perf_counter()
+def test_one_forward_per_scored_clip(vlm_teacher, vlm_clips, monkeypatch):
+    """One forward pass scores one clip (its cost is in benchmarks/, not here)."""
+    calls = []
+    forward = vlm_teacher.model.forward
+    monkeypatch.setattr(vlm_teacher.model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
     vlm_teacher.score(vlm_clips["video"])
-    assert time.perf_counter() - start < 5.0
+    vlm_teacher.score(vlm_clips["image"])
+    assert len(calls) == 2
 
 
 def test_vlm_missing_folder_names_path(tmp_path):
@@ -121,10 +124,9 @@ def test_vlm_uncached_hub_id_fails_fast_offline(monkeypatch):
     VLMTeacher.check(
         "w2s-tests/not-a-cached-vlm"
     )  # looks like a hub id: accepted without loading
-    start = time.perf_counter()
+    # looked up in the local cache only: the suite's network guard fails any outward connection
     with pytest.raises(MissingWeightsError, match="not-a-cached-vlm.*cache") as err:
         VLMTeacher("w2s-tests/not-a-cached-vlm")
-    assert time.perf_counter() - start < 10.0
     assert "hf download" in str(err.value)
 
 

@@ -14,13 +14,16 @@ class Clip:
     ``frames`` is float32 ``(T, 3, H, W)`` RGB in ``[0, 1]``. ``fps`` is the
     rate of the *sampled* frames (what a codec or a temporal distortion sees).
     ``id`` is a stable string: ``video_id`` for a clean clip,
-    ``video_id#family@level`` for a distorted variant.
+    ``video_id#family@level`` for a distorted variant. ``reference`` is the
+    clean clip a variant was made from (``None`` for a clean clip): what a
+    full-reference teacher compares against.
     """
 
     id: str
     frames: torch.Tensor
     fps: float
     meta: dict = field(default_factory=dict)
+    reference: Clip | None = None
 
     def __post_init__(self):
         if self.frames.ndim != 4 or self.frames.shape[1] != 3:

@@ -142,6 +142,8 @@ class VisionLanguageModel:
     family = "vlm"
     # the processor and tokenizer keep per-call state: the label stage calls it from one thread
     thread_safe = False
+    # loaded straight onto the run's device, in the dtype that device supports
+    takes_device = True
 
     def __init__(
         self,

@@ -1,4 +1,4 @@
-"""A slow teacher's `probe`: it scores every clean clip, and the variants of a seeded share of
+"""A slow teacher's `variant_share`: it scores every clean clip, and the variants of a seeded share of
 the pool's videos only; elsewhere it abstains (NaN), and reliability and the ensemble cope."""
 
 import math
@@ -14,69 +14,55 @@ from w2s.label import (
     LabelJob,
     label_pool,
     load_labels,
-    probe_fraction,
-    probe_videos,
+    variant_share,
+    share_videos,
     score_column,
 )
 from w2s.media.samplers import UniformSampler
 from w2s.pairs import distortion_pairs, teacher_pairs, teacher_reliability
 from w2s.run import run, teacher_options
-
-
-class Teacher:
-    def __init__(self):
-        self.seen = []
-
-    def score(self, clip):
-        self.seen.append(clip.id)
-        return float(clip.frames.mean())
-
-
-class MeanBackbone:
-    name, dim = "mean", 3
-
-    def embed(self, clip):
-        return clip.frames.mean(dim=(0, 2, 3))
+from w2s.testing.doubles import MeanBackbone, RecordingTeacher
 
 
 @pytest.mark.parametrize("value", [0, -0.5, 1.5, math.nan, True, "half", None])
-def test_probe_must_be_a_fraction(value):
-    with pytest.raises(ConfigError, match=r"vlm:/models/big has probe .*\(0, 1\]") as e:
-        probe_fraction("vlm:/models/big", {"probe": value})
+def test_variant_share_must_be_a_fraction(value):
+    with pytest.raises(ConfigError, match=r"vlm:/models/big has variant_share .*\(0, 1\]") as e:
+        variant_share("vlm:/models/big", {"variant_share": value})
     assert repr(value) in str(e.value)
 
 
-def test_probe_is_a_label_option_not_a_constructor_one():
-    assert probe_fraction("pyiqa:piqe", {}) == 1.0
-    assert probe_fraction("pyiqa:piqe", {"probe": 1}) == 1.0
-    assert probe_fraction("pyiqa:piqe", {"probe": 0.25}) == 0.25
-    assert teacher_options("table:t.csv", {"probe": 0.25, "column": "mos"}) == {"column": "mos"}
+def test_variant_share_is_a_label_option_not_a_constructor_one():
+    assert variant_share("pyiqa:piqe", {}) == 1.0
+    assert variant_share("pyiqa:piqe", {"variant_share": 1}) == 1.0
+    assert variant_share("pyiqa:piqe", {"variant_share": 0.25}) == 0.25
+    assert teacher_options("table:t.csv", {"variant_share": 0.25, "column": "mos"}, "cpu") == {"column": "mos"}
+    assert teacher_options("pyiqa:piqe", {"variant_share": 0.5}, "cuda:1") == {"device": "cuda:1"}
 
 
-def test_probe_videos_are_an_exact_seeded_share():
+def test_share_videos_are_an_exact_seeded_share():
     ids = [f"video{i:03d}" for i in range(40)]
-    quarter = probe_videos(ids, 0, "vlm:a", 0.25)
+    quarter = share_videos(ids, 0, "vlm:a", 0.25)
     assert len(quarter) == 10 and quarter <= set(ids)
-    assert probe_videos(list(reversed(ids)), 0, "vlm:a", 0.25) == quarter  # order does not matter
-    assert quarter < probe_videos(ids, 0, "vlm:a", 0.5)  # a larger probe keeps the smaller one's videos
-    assert probe_videos(ids, 0, "vlm:b", 0.25) != quarter  # each teacher its own videos ...
-    assert probe_videos(ids, 1, "vlm:a", 0.25) != quarter  # ... and each run seed
-    assert len(probe_videos(ids[:3], 0, "vlm:a", 0.01)) == 1  # at least one, so reliability is measurable
-    assert probe_videos(ids, 0, "vlm:a", 1.0) == set(ids)
+    assert share_videos(list(reversed(ids)), 0, "vlm:a", 0.25) == quarter  # order does not matter
+    assert quarter < share_videos(ids, 0, "vlm:a", 0.5)  # a larger share keeps the smaller one's videos
+    assert share_videos(ids, 0, "vlm:b", 0.25) != quarter  # each teacher its own videos ...
+    assert share_videos(ids, 1, "vlm:a", 0.25) != quarter  # ... and each run seed
+    assert len(share_videos(ids[:3], 0, "vlm:a", 0.01)) == 1  # at least one, so reliability is measurable
+    assert share_videos(ids, 0, "vlm:a", 1.0) == set(ids)
 
 
-def test_a_probe_teacher_abstains_outside_its_videos(sample_pools, tmp_path):
+def test_a_teacher_with_a_share_abstains_outside_its_videos(sample_pools, tmp_path):
     videos = sorted(sample_pools["train"].glob("*.mp4"))[:4]
     manifest = pd.DataFrame({"id": [v.stem for v in videos], "path": [str(v) for v in videos], "status": "ok"})
     families = {"darken": [0.6, 0.3], "blur": [1.0, 3.0]}
-    slow, fast = Teacher(), Teacher()
+    slow, fast = RecordingTeacher("slow"), RecordingTeacher("fast")
     job = LabelJob(
         UniformSampler(2), 64, 0, {f: DISTORTIONS.resolve(f)(ladder=l) for f, l in families.items()},
-        {"slow": slow, "fast": fast}, MeanBackbone(), probes={"slow": 0.5},
+        {"slow": slow, "fast": fast}, MeanBackbone(), variant_shares={"slow": 0.5},
     )
     label_pool(manifest, tmp_path / "label", job)
     items, _ = load_labels(tmp_path / "label")
-    probed = probe_videos(manifest.id, 0, "slow", 0.5)
+    probed = share_videos(manifest.id, 0, "slow", 0.5)
     assert len(probed) == 2
     scored = items[score_column("slow")].notna()
     # every clean clip, and the variants of the probed videos; it was never asked about the others
@@ -95,16 +81,16 @@ def test_a_probe_teacher_abstains_outside_its_videos(sample_pools, tmp_path):
     assert tp.p.notna().all() and len(tp) == 20 * 19 // 2
 
 
-def test_probe_from_the_config(tiny_config, tmp_path):
-    teachers = 'teachers=[{name: "pyiqa:entropy", probe: 0.5}, "pyiqa:piqe"]'
-    config = load_config(tiny_config("probe"), [teachers])
+def test_variant_share_from_the_config(tiny_config, tmp_path):
+    teachers = 'teachers=[{name: "pyiqa:entropy", variant_share: 0.5}, "pyiqa:piqe"]'
+    config = load_config(tiny_config("variant_share"), [teachers])
     run(config, stop_after="label")
     items, _ = load_labels(config.run_dir / "label")
     entropy = items[score_column("pyiqa:entropy")]
     assert entropy[items.family == ""].notna().all()
-    assert set(items.video_id[items.family.ne("") & entropy.notna()]) == probe_videos(items.video_id, 0, "pyiqa:entropy", 0.5)
+    assert set(items.video_id[items.family.ne("") & entropy.notna()]) == share_videos(items.video_id, 0, "pyiqa:entropy", 0.5)
     assert items[score_column("pyiqa:piqe")].notna().all()
 
-    bad = load_config(tiny_config("bad_probe"), ['teachers=[{name: "pyiqa:entropy", probe: 2}]'])
-    with pytest.raises(ConfigError, match="pyiqa:entropy has probe 2"):
+    bad = load_config(tiny_config("bad_probe"), ['teachers=[{name: "pyiqa:entropy", variant_share: 2}]'])
+    with pytest.raises(ConfigError, match="pyiqa:entropy has variant_share 2"):
         run(bad, stop_after="label")

@@ -10,8 +10,11 @@ requirements statically and only looks at the disk:
   pyiqa's arch modules, parsed (never imported) with ``ast``, so they follow
   the installed pyiqa release;
 * which URL key, backbone and package each arch uses is written down below,
-  per arch class, from reading pyiqa 0.1.16. :func:`probe` checks that
-  against what a real construction asks for (the tests do, for a few metrics).
+  per arch class, from reading pyiqa 0.1.16. ``teachers.download_guard.try_build``
+  checks that against what a real construction asks for (the tests do, for a
+  few metrics).
+
+Nothing here imports torch or pyiqa, so ``w2s list teachers`` stays fast.
 
 Where pyiqa and its backbones look (the same places the loaders use):
 
@@ -26,13 +29,10 @@ Where pyiqa and its backbones look (the same places the loaders use):
 from __future__ import annotations
 
 import ast
-import contextlib
-import functools
 import importlib.util
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from pathlib import Path
@@ -252,13 +252,9 @@ def arch_urls(module: str, variable: str = "default_model_urls") -> dict[str, st
     raise KeyError(f"pyiqa/archs/{module}.py has no {variable}: this pyiqa release differs from the one this table was written for")
 
 
-def arch_files(module: str, variable: str = "default_model_urls") -> dict[str, str]:
-    """``{key: file name}``: the URL basenames, which are the names pyiqa caches the files under."""
-    return {k: os.path.basename(urlparse(u).path) for k, u in arch_urls(module, variable).items()}
-
-
 def _file(module: str, key: str, folder: str, variable: str = "default_model_urls") -> Need:
     url = arch_urls(module, variable)[key]
+    # the URL's basename is the name pyiqa and torch.hub cache the file under
     return Need("file", os.path.basename(urlparse(url).path), folder, url=url)
 
 
@@ -428,7 +424,7 @@ def requirements(metric: str) -> list[Need]:
     opts = dict(model_configs()[metric]["metric_opts"])
     arch = opts.pop("type")
     if arch not in RULES:
-        raise KeyError(f"pyiqa arch {arch!r} (metric {metric!r}) is not in teachers/pyiqa_weights.RULES")
+        raise KeyError(f"pyiqa arch {arch!r} (metric {metric!r}) is not in teachers/pyiqa_requirements.RULES")
     seen, out = set(), []
     for need in RULES[arch](opts):
         if need not in seen:
@@ -452,175 +448,3 @@ def availability(metric: str) -> Availability:
 
 def all_availability() -> dict[str, Availability]:
     return {m: availability(m) for m in nr_metrics()}
-
-
-# ---------------------------------------------------------------- probing a real construction
-
-
-class WeightRequest(Exception):
-    """Raised in place of a download: pyiqa asked for a file that is not here."""
-
-    def __init__(self, need: Need):
-        super().__init__(need.short())
-        self.need = need
-
-
-def _need_for_path(dst: str, url: str) -> Need:
-    """Name a download target by the folder kind it falls in."""
-    dst = os.path.abspath(dst)
-    folder = os.path.dirname(dst)
-    for key, (_, _, where) in FOLDERS.items():
-        if key != "hf" and os.path.abspath(where()) == folder:
-            return Need("file", os.path.basename(dst), key, url=url)
-    return Need("file", os.path.basename(dst), "", url=url, dirpath=folder)
-
-
-class _Blank(dict):
-    """Stands in for a loaded checkpoint in follow mode: every key is another blank."""
-
-    def __missing__(self, key):
-        return _Blank()
-
-
-@contextlib.contextmanager
-def intercept(follow: bool = False, record: list | None = None) -> Iterator[list[Need]]:
-    """Turn every weight download into a record (and a :class:`WeightRequest`), and refuse network.
-
-    ``follow=False``: the first missing file raises ``WeightRequest`` at once (what
-    :class:`PyiqaTeacher` uses so construction fails fast, never after retries).
-    ``follow=True`` (probing only): a missing file is recorded and then stands in
-    as an empty checkpoint, so construction goes on and the files after it are
-    recorded too; state dicts are not loaded in this mode.
-    """
-    import socket
-    import urllib.request
-
-    import torch
-    import torch.hub
-
-    requests: list[Need] = [] if record is None else record
-    patches: list[tuple[object, str, object]] = []
-
-    def patch(obj, attr, new):
-        patches.append((obj, attr, getattr(obj, attr)))
-        setattr(obj, attr, new)
-
-    fakes: set[str] = set()
-
-    def download(url, dst, *a, **k):
-        need = _need_for_path(dst, url)
-        requests.append(need)
-        if not follow:
-            raise WeightRequest(need)
-        fakes.add(os.path.abspath(dst))
-
-    orig_download = torch.hub.download_url_to_file
-    patch(torch.hub, "download_url_to_file", download)
-    for mod in list(sys.modules.values()):  # modules that imported it by name (pyiqa, facexlib)
-        if mod is not None and getattr(mod, "download_url_to_file", None) is orig_download:
-            patch(mod, "download_url_to_file", download)
-
-    def hf_download(*a, **k):
-        repo = k.get("repo_id") or (a[0] if a else "")
-        fname = k.get("filename") or (a[1] if len(a) > 1 else "")
-        need = Need("hf-file", repo, "hf", hf_file=fname)
-        requests.append(need)
-        if not follow or not fname.endswith((".safetensors", ".bin", ".pth")):
-            raise WeightRequest(need)
-        fake = str(hf_hub_cache() / "w2s-probe-fake" / fname)
-        fakes.add(fake)
-        return fake
-
-    import huggingface_hub
-    import huggingface_hub.file_download
-
-    orig_hf = huggingface_hub.file_download.hf_hub_download
-    patch(huggingface_hub.file_download, "hf_hub_download", hf_download)
-    patch(huggingface_hub, "hf_hub_download", hf_download)  # what a later `from huggingface_hub import` gets
-    for mod in list(sys.modules.values()):  # timm and transformers, when already imported
-        value = getattr(mod, "hf_hub_download", None) if mod is not None else None
-        if value is orig_hf:
-            patch(mod, "hf_hub_download", hf_download)
-        elif isinstance(value, functools.partial) and value.func is orig_hf:  # timm binds library_name
-            patch(mod, "hf_hub_download", functools.partial(hf_download, *value.args, **value.keywords))
-
-    def urlopen(url, *a, **k):  # the CLIP loaders download with urllib
-        url = getattr(url, "full_url", url)
-        need = Need("file", os.path.basename(urlparse(str(url)).path), "", url=str(url))
-        requests.append(need)
-        raise WeightRequest(need)
-
-    patch(urllib.request, "urlopen", urlopen)
-
-    def connect(self, *a, **k):
-        raise OSError("network access refused while building a pyiqa metric (w2s)")
-
-    patch(socket.socket, "connect", connect)
-
-    if follow:
-        import scipy.io
-
-        def fake_or(orig, blank):
-            def load(f, *a, **k):
-                if isinstance(f, (str, os.PathLike)) and os.path.abspath(f) in fakes:
-                    return blank()
-                return orig(f, *a, **k)
-
-            return load
-
-        patch(torch, "load", fake_or(torch.load, _Blank))
-        patch(torch.jit, "load", fake_or(torch.jit.load, torch.nn.Identity))
-        patch(scipy.io, "loadmat", fake_or(scipy.io.loadmat, _Blank))
-        try:
-            import safetensors.torch
-
-            patch(safetensors.torch, "load_file", fake_or(safetensors.torch.load_file, _Blank))
-        except ImportError:
-            pass
-        patch(torch.nn.Module, "load_state_dict", lambda self, *a, **k: torch.nn.modules.module._IncompatibleKeys([], []))
-    try:
-        yield requests
-    finally:
-        originals = {}
-        for obj, attr, old in reversed(patches):
-            originals[id(getattr(obj, attr))] = old
-            setattr(obj, attr, old)
-        # modules first imported inside the block took the stand-ins by name: give them the originals
-        for mod in list(sys.modules.values()):
-            for attr in ("download_url_to_file", "hf_hub_download", "urlopen"):
-                value = getattr(mod, attr, None) if mod is not None else None
-                if value is None:
-                    continue
-                if id(value) in originals:
-                    setattr(mod, attr, originals[id(value)])
-                elif isinstance(value, functools.partial) and id(value.func) in originals:
-                    setattr(mod, attr, functools.partial(originals[id(value.func)], *value.args, **value.keywords))
-
-
-@dataclass
-class ProbeResult:
-    metric: str
-    requests: list[Need]
-    error: str | None  # what stopped the construction (None: it built)
-    seconds: float
-
-
-def probe(metric: str, follow: bool = True) -> ProbeResult:
-    """Build the metric with downloads intercepted and report what it asked for (slow: seconds)."""
-    import pyiqa
-    import pyiqa.utils.download_util as du
-
-    frozen, du.DEFAULT_CACHE_DIR = du.DEFAULT_CACHE_DIR, str(torch_hub_dir() / "pyiqa")  # pyiqa froze it at import
-    t = time.perf_counter()
-    error = None
-    try:
-        with intercept(follow=follow) as requests:
-            try:
-                pyiqa.create_metric(metric, device="cpu", as_loss=False)
-            except WeightRequest as e:
-                error = f"download of {e.need.short()}"
-            except Exception as e:  # noqa: BLE001 - the probe reports whatever stopped it
-                error = f"{type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
-    finally:
-        du.DEFAULT_CACHE_DIR = frozen
-    return ProbeResult(metric, list(requests), error, time.perf_counter() - t)

@@ -1,0 +1,290 @@
+"""Leave-one-family-out: how a student generalises to a distortion it never saw, on the training pool.
+
+The eval set's OOD families measure generalisation, but choosing settings by
+them spends the held-out set. LOFO measures the same thing inside the training
+pool: for each training family f, train a round-0 head on pairs that touch no
+item of f (its distortion pairs go, and so does every teacher pair with a
+family-f item on either side; the clean clips stay), then score the family-f
+ladders of the pool. The ground truth is the known severity order, so no human
+score and no held-out item is needed.
+
+Per family the student is set against each teacher's raw scores and the
+teacher ensemble on the same groups. Teachers need no training, so their
+figures are computed once; the ensemble's weights follow the run's rule
+(``pairs.ensemble``) measured without family f, as the held-out student's
+teacher pairs were. The figure that matters is the gap to the best single
+teacher on each family and, worst of all, families the student ranks
+backwards while some teacher ranks them forwards: the student learnt a feature
+direction that family f moves the other way.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from w2s.config import RunConfig
+from w2s.evaluate import severity_groups
+from w2s.label import score_column
+from w2s.metrics import grouped_srcc
+from w2s.pairs import (
+    distortion_pairs,
+    ensemble_score,
+    teacher_matrix,
+    teacher_pairs,
+    teacher_reliability,
+)
+from w2s.reliability import reliability_weights
+from w2s.train import score_items, train_head
+
+log = logging.getLogger(__name__)
+
+STUDENT = "student"
+ENSEMBLE = "ensemble"
+LOFO_COLUMNS = ["model", "kind", "family", "srcc", "contents", "train_pairs"]
+SUMMARY_COLUMNS = [
+    "model", "kind", "families", "mean_srcc", "worst_family", "worst_srcc",
+    "mean_gap", "worst_gap", "worst_gap_family", "backwards",
+]
+
+PairBuilder = Callable[[pd.DataFrame, RunConfig], pd.DataFrame]
+
+
+def item_index(items: pd.DataFrame) -> dict[str, int]:
+    """item_id -> row of ``items`` (and of the features, which are in item order)."""
+    return {item: i for i, item in enumerate(items.item_id)}
+
+
+def teacher_columns(items: pd.DataFrame, config: RunConfig) -> list[str]:
+    """The configured teachers' score columns; a missing one fails here, naming it, not deep in pandas."""
+    columns = [score_column(t) for t in config.teacher_names()]
+    missing = [c for c in columns if c not in items]
+    if missing:
+        raise ValueError(f"items lack the teacher score column(s) {missing}: not the label stage of this config")
+    return columns
+
+
+def ensemble_weights_for(items: pd.DataFrame, config: RunConfig) -> np.ndarray:
+    """Teacher weights by the run's rule, with reliability measured on ``items``' own distortion pairs.
+
+    Given the pool without family f, a reliability ensemble cannot have learnt
+    from f's ladders which teacher to trust on f.
+    """
+    columns = teacher_columns(items, config)
+    if config.pairs.ensemble != "reliability":
+        return np.ones(len(columns))
+    dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
+    return reliability_weights(teacher_reliability(items, columns, dist))
+
+
+def round0_pairs(items: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
+    """Round-0 training pairs over ``items`` as the run draws them: teacher pairs plus distortion pairs."""
+    columns = teacher_columns(items, config)
+    weights = ensemble_weights_for(items, config)
+    tp = teacher_pairs(items, columns, weights, config.pairs.teacher_pairs, config.seed, config.pairs.min_confidence)
+    dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
+    return pd.concat([tp.assign(round=0), dist.assign(round=0)], ignore_index=True)
+
+
+def drop_family_pairs(pairs: pd.DataFrame, items: pd.DataFrame, families: str | Iterable[str]) -> pd.DataFrame:
+    """``pairs`` without any pair that has an item of ``families`` on either side."""
+    families = {families} if isinstance(families, str) else set(families)
+    held = set(items.item_id[items.family.isin(families)])
+    keep = ~(pairs.a.isin(held) | pairs.b.isin(held))
+    return pairs[keep.to_numpy()].reset_index(drop=True)
+
+
+def holdout_pairs(
+    items: pd.DataFrame, family: str, config: RunConfig, make_pairs: PairBuilder | None = None
+) -> pd.DataFrame:
+    """Training pairs of the pool with ``family`` held out: built over the other items, then filtered.
+
+    The builder only sees the remaining items, so teacher standardisation and
+    reliability carry nothing of ``family``; the filter is the guarantee for a
+    plugged-in builder that reads more than it is given.
+    """
+    if family == "":
+        raise ValueError("the clean clips are not a family: they anchor every ladder and stay in training")
+    rest = items[items.family != family].reset_index(drop=True)
+    pairs = (make_pairs or round0_pairs)(rest, config)
+    kept = drop_family_pairs(pairs, items, family)
+    if len(kept) < len(pairs):
+        log.warning(
+            "lofo: the pair builder gave %d pair(s) touching held-out family %s; dropped", len(pairs) - len(kept), family
+        )
+    return kept
+
+
+def family_srcc(scores: np.ndarray, items: pd.DataFrame, family: str) -> tuple[float, int]:
+    """Mean over contents of the SRCC with -level within (content, family), the clean clip as level 0;
+    and how many contents counted (groups of 3 items or more, as ``grouped_srcc`` keeps)."""
+    rows, gt, groups = severity_groups(items, [family])
+    if not len(rows):
+        return float("nan"), 0
+    names, sizes = np.unique(groups, return_counts=True)
+    counted = sum(int(n >= 3 and np.ptp(gt[groups == g]) > 0) for g, n in zip(names, sizes))
+    return grouped_srcc(np.asarray(scores, dtype=np.float64)[rows], gt, groups), counted
+
+
+def _base(items: pd.DataFrame) -> torch.Tensor:
+    # the backbone's own score (a VLM's level-word score) that the head corrects; 0 for a CNN
+    base = items["base"].to_numpy(dtype=np.float32) if "base" in items else np.zeros(len(items), dtype=np.float32)
+    return torch.tensor(base)
+
+
+def leave_one_family_out(
+    items: pd.DataFrame,
+    features: torch.Tensor,
+    config: RunConfig,
+    accelerator=None,
+    families: Iterable[str] | None = None,
+    progress: bool = False,
+    make_pairs: PairBuilder | None = None,
+) -> pd.DataFrame:
+    """Per (model, family) SRCC on the training pool, the student trained without that family.
+
+    ``items``/``features`` are a finished label stage (``load_labels``).
+    ``families`` defaults to the configured training families that have items.
+    ``make_pairs(items_subset, config)`` replaces the default round-0 pair
+    builder (teacher + distortion pairs). Columns: model, kind (student |
+    ensemble | teacher), family, srcc, contents (groups scored), train_pairs
+    (the student's pair count; NA for the others). The ensemble standardises
+    each teacher over the whole pool, weighted as the run would weight it
+    without the family. ``progress`` logs each family's line at INFO, not DEBUG.
+    """
+    if len(items) != len(features):
+        raise ValueError(f"{len(items)} items but {len(features)} feature rows: not one label stage")
+    present = set(items.family)
+    if families is None:
+        families = [f for f in config.distortions if f in present]
+    else:
+        families = list(families)
+        absent = [f for f in families if f not in present or f == ""]
+        if absent:
+            raise ValueError(f"no items of family {absent} in the pool (families: {sorted(present - {''})})")
+    columns = teacher_columns(items, config)
+    index = item_index(items)
+    base = _base(items)
+    z = teacher_matrix(items, columns)
+    if accelerator is None:
+        from accelerate import Accelerator
+
+        # one for every head, as a run uses one for all its rounds (and a launch passes its own)
+        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    level = logging.INFO if progress else logging.DEBUG
+
+    # rows in table order: the student, the ensemble, then each teacher; families in the order given
+    student, ensemble, teachers = [], [], []
+    for name, column in zip(config.teacher_names(), columns):
+        for family in families:
+            value, contents = family_srcc(items[column].to_numpy(dtype=np.float64), items, family)
+            teachers.append((name, "teacher", family, value, contents, pd.NA))
+    for i, family in enumerate(families):
+        rest = items[items.family != family].reset_index(drop=True)
+        ens, contents = family_srcc(ensemble_score(z, ensemble_weights_for(rest, config)), items, family)
+        ensemble.append((ENSEMBLE, "ensemble", family, ens, contents, pd.NA))
+        pairs = holdout_pairs(items, family, config, make_pairs)
+        if len(pairs):
+            head, _ = train_head(
+                features, pairs, index, config.student, config.train, config.seed, accelerator, base=base
+            )
+            value, contents = family_srcc(score_items(head, features, base), items, family)
+        else:  # nothing left to learn from (one family and no teacher pairs)
+            log.warning("lofo: no training pairs without family %s; its student SRCC is NaN", family)
+            value = float("nan")
+        student.append((STUDENT, "student", family, value, contents, len(pairs)))
+        log.log(
+            level, "lofo %d/%d: without %s, %d pairs: student SRCC %.3f on %s (ensemble %.3f)",
+            i + 1, len(families), family, len(pairs), value, family, ens,
+        )
+    df = pd.DataFrame(student + ensemble + teachers, columns=LOFO_COLUMNS)
+    df["train_pairs"] = df.train_pairs.astype("Int64")
+    return df
+
+
+def family_gaps(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with, per row, the best single teacher on that family, its SRCC, the gap to it and
+    whether the row's model ranks the family backwards (SRCC < 0) while that teacher ranks it forwards."""
+    teachers = df[df.kind == "teacher"].dropna(subset=["srcc"])
+    if len(teachers):
+        best = teachers.loc[teachers.groupby("family").srcc.idxmax(), ["family", "model", "srcc"]]
+        best = best.rename(columns={"model": "best_teacher", "srcc": "best_teacher_srcc"})
+    else:
+        best = pd.DataFrame(columns=["family", "best_teacher", "best_teacher_srcc"])
+    out = df.merge(best, on="family", how="left")
+    out["best_teacher_srcc"] = out.best_teacher_srcc.astype(np.float64)
+    out["gap"] = out.srcc - out.best_teacher_srcc
+    out["backwards"] = (out.srcc < 0) & (out.best_teacher_srcc > 0)
+    return out
+
+
+def summarize_lofo(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: mean SRCC over families, the worst family and its SRCC, the mean and worst
+    gap to the best single teacher per family, and how many families it ranks backwards where the best
+    teacher ranks them forwards. Families with no SRCC (no scorable group) are left out."""
+    gaps = family_gaps(df)
+    rows = []
+    for model, g in gaps.groupby("model", sort=False):
+        scored = g.dropna(subset=["srcc"])
+        worst = scored.loc[scored.srcc.idxmin()] if len(scored) else None
+        with_gap = scored.dropna(subset=["gap"])
+        worst_gap = with_gap.loc[with_gap.gap.idxmin()] if len(with_gap) else None
+        rows.append(
+            {
+                "model": model,
+                "kind": g.kind.iloc[0],
+                "families": len(scored),
+                "mean_srcc": float(scored.srcc.mean()) if len(scored) else float("nan"),
+                "worst_family": None if worst is None else worst.family,
+                "worst_srcc": float("nan") if worst is None else float(worst.srcc),
+                "mean_gap": float(with_gap.gap.mean()) if len(with_gap) else float("nan"),
+                "worst_gap": float("nan") if worst_gap is None else float(worst_gap.gap),
+                "worst_gap_family": None if worst_gap is None else worst_gap.family,
+                "backwards": int(g.backwards.sum()),
+            }
+        )
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+
+def lofo_markdown(summary: pd.DataFrame, per_family: pd.DataFrame) -> str:
+    """A report section: the per-model summary, then SRCC per held-out family and model."""
+    from w2s.report import markdown_table
+
+    gaps = family_gaps(per_family)
+    models = list(dict.fromkeys(per_family.model))
+    table = gaps.pivot(index="family", columns="model", values="srcc")
+    families = list(dict.fromkeys(per_family.family))
+    table = table.reindex(index=families, columns=models).astype(np.float64)
+    best = gaps.drop_duplicates("family").set_index("family").best_teacher.reindex(families)
+    table.insert(0, "family", families)
+    table["best teacher"] = best.fillna("-").to_numpy()
+    student = gaps[gaps.model == STUDENT].set_index("family").reindex(families)
+    if len(student.dropna(subset=["srcc"])):
+        table["student gap"] = student.gap.astype(np.float64).to_numpy()
+    shown = summary.rename(
+        columns={
+            "mean_srcc": "mean SRCC", "worst_family": "worst family", "worst_srcc": "worst SRCC",
+            "mean_gap": "mean gap", "worst_gap": "worst gap", "worst_gap_family": "worst-gap family",
+        }
+    )
+    return "\n".join(
+        [
+            "## Leave-one-family-out (training pool)",
+            "",
+            (
+                "Each family is held out of round-0 training in turn (its distortion pairs and every teacher pair "
+                "touching it); SRCC with the severity order within (content, family), clean clip as level 0, "
+                "averaged over contents. Gap: against the best single teacher on that family; backwards: families "
+                "ranked backwards (SRCC < 0) while the best teacher ranks them forwards."
+            ),
+            "",
+            markdown_table(shown),
+            "",
+            markdown_table(table.reset_index(drop=True)),
+            "",
+        ]
+    )
