@@ -15,6 +15,9 @@ class TeacherBase:
     thread_safe: bool = True
     # the constructor accepts device= (a run passes the accelerator's device)
     takes_device: bool = False
+    # scores a variant against its clean clip (Clip.reference) and abstains on clean clips: its
+    # pairs are a source of their own, and its reliability is measured against the other such
+    full_reference: bool = False
 
     @classmethod
     def describe(cls) -> str:

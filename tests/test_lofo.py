@@ -48,8 +48,8 @@ def synthetic_pool(seed=0):
                     "video_id": video,
                     "family": family,
                     "level": level,
-                    "score:t:good": -float(level) + 0.01 * c,
-                    "score:t:weak": -float(level) if family == "A" else 0.0,
+                    "score:table:good": -float(level) + 0.01 * c,
+                    "score:table:weak": -float(level) if family == "A" else 0.0,
                     "base": 0.0,
                 }
             )
@@ -61,7 +61,7 @@ def synthetic_pool(seed=0):
 def tiny_config(**pairs) -> RunConfig:
     return RunConfig(
         seed=0,
-        teachers=["t:good", "t:weak"],
+        teachers=["table:good", "table:weak"],
         distortions={f: None for f in FAMILIES},
         pairs=PairsConfig(teacher_pairs=300, **pairs),
         student=StudentConfig(hidden=0, dropout=0.0),
@@ -87,7 +87,7 @@ def test_table_has_one_row_per_model_and_family(lofo):
     _, _, df = lofo
     assert list(df.columns) == LOFO_COLUMNS
     assert len(df) == 4 * len(FAMILIES)  # student, ensemble, two teachers
-    assert list(dict.fromkeys(df.model)) == ["student", "ensemble", "t:good", "t:weak"]
+    assert list(dict.fromkeys(df.model)) == ["student", "ensemble", "table:good", "table:weak"]
     assert (df.contents == CONTENTS).all()
     assert df[df.kind != "student"].train_pairs.isna().all()
 
@@ -95,11 +95,11 @@ def test_table_has_one_row_per_model_and_family(lofo):
 def test_teachers_scored_on_their_raw_columns(lofo):
     _, _, df = lofo
     for family in FAMILIES:
-        assert srcc_of(df, "t:good", family) == 1.0
-    assert srcc_of(df, "t:weak", "A") == 1.0
+        assert srcc_of(df, "table:good", family) == 1.0
+    assert srcc_of(df, "table:weak", "A") == 1.0
     # constant within every group: ranks nothing, which grouped_srcc counts as 0
-    assert srcc_of(df, "t:weak", "B") == 0.0
-    assert srcc_of(df, "t:weak", "C") == 0.0
+    assert srcc_of(df, "table:weak", "B") == 0.0
+    assert srcc_of(df, "table:weak", "C") == 0.0
 
 
 def test_student_ranks_the_opposite_family_backwards(lofo):
@@ -132,9 +132,9 @@ def test_summary_flags_the_backwards_family(lofo):
     assert student.worst_gap_family == "C"
     assert student.worst_gap == pytest.approx(srcc_of(df, "student", "C") - 1.0)
     assert student.mean_srcc == pytest.approx(np.mean([srcc_of(df, "student", f) for f in FAMILIES]))
-    good = summary.loc["t:good"]
+    good = summary.loc["table:good"]
     assert good.mean_srcc == 1.0 and good.backwards == 0 and good.worst_gap == 0.0
-    weak = summary.loc["t:weak"]
+    weak = summary.loc["table:weak"]
     assert weak.worst_srcc == 0.0 and weak.mean_gap == pytest.approx(-2 / 3)
 
 
@@ -144,7 +144,7 @@ def test_markdown_section_lists_every_family(lofo):
     assert text.startswith("## Leave-one-family-out")
     family_rows = [line for line in text.splitlines() if line.split("|")[1:2] in ([" A "], [" B "], [" C "])]
     assert len(family_rows) == 3
-    assert all("t:good" in line for line in family_rows)  # the best teacher on each family
+    assert all("table:good" in line for line in family_rows)  # the best teacher on each family
 
 
 def test_student_trained_on_the_held_out_pairs(lofo):

@@ -24,7 +24,7 @@ def test_every_registry_entry_satisfies_its_protocol(registry, name, protocol):
     cls = registry.resolve(name)
     assert protocols.missing_members(cls, protocol) == []
     # facts are plain booleans on the class, read by the engine without building anything
-    for fact in ("thread_safe", "takes_device", "scored_by_vmaf"):
+    for fact in ("thread_safe", "takes_device", "full_reference", "scored_by_vmaf"):
         if fact in protocols.protocol_members(protocol):
             assert isinstance(getattr(cls, fact), bool), fact
     # the listing reads the docstring without importing the plugin; it says what describe() says
@@ -39,7 +39,7 @@ def test_the_check_finds_what_is_missing():
         def score(self, clip):
             return 0.0
 
-    assert protocols.missing_members(Half, protocols.Teacher) == ["check", "close", "describe", "takes_device", "thread_safe"]
+    assert protocols.missing_members(Half, protocols.Teacher) == ["check", "close", "describe", "full_reference", "takes_device", "thread_safe"]
 
 
 def test_built_plugins_are_instances_of_their_protocol(backbone):

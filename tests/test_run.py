@@ -3,6 +3,7 @@
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -238,3 +239,52 @@ def test_missing_backbone_weights_fail_before_the_pool_is_scanned(tiny_config, t
     assert "resnet18" in err and "hf download timm/" in err
     run = tmp_path / "runs" / "no_weights"
     assert (run / "config.yaml").exists() and not (run / "manifest.parquet").exists()
+
+
+def test_full_reference_teachers_teacher_only_variants_and_lofo(tiny_config, tmp_path):
+    """fr: teachers label pairs of variants; teacher-only variants get no distortion pairs; reliability
+    on two axes; hard cases across contents; leave-one-family-out in the report."""
+    cfg = str(tiny_config("levers"))
+    overrides = [
+        "teachers=[pyiqa:piqe, fr:psnr, fr:gmsd]", "teacher_only={contrast: [0.5, 0.2]}",
+        "eval.ood={h265: [30, 51]}", "pairs.ensemble=reliability", "pairs.fr_pairs=300",
+        "hard_cases.across_contents=true", "eval.lofo=first",
+        "train.shares={teacher: 0.5, fr: 0.3, distortion: 0.2, hard: 0.0}",
+    ]
+    assert main(["run", cfg, *[a for o in overrides for a in ("--set", o)]]) == 0
+    run = tmp_path / "runs" / "levers"
+    items = pd.read_parquet(run / "label" / "items.parquet")
+    assert set(items.family) == {"", "blur", "darken", "noise", "contrast"}
+    psnr = items["score:fr:psnr"]
+    assert psnr[items.family == ""].isna().all() and psnr[items.family != ""].notna().all()
+
+    p1 = pd.read_parquet(run / "round_01" / "pairs.parquet")
+    family = dict(zip(items.item_id, items.family))
+    video = dict(zip(items.item_id, items.video_id))
+    # teacher-only variants: labelled by the teachers, never in a distortion pair
+    dist = p1[p1.source == "distortion"]
+    assert not {family[i] for i in [*dist.a, *dist.b]} & {"contrast"}
+    assert "contrast" in {family[i] for i in [*p1[p1.source == "teacher"].a]}
+    # full-reference pairs: two variants, labelled by psnr and gmsd (here they agree with psnr's order)
+    fr = p1[p1.source == "fr"]
+    assert len(fr) == 300 and all(family[a] and family[b] for a, b in zip(fr.a, fr.b))
+    score = dict(zip(items.item_id, psnr))
+    agree = np.mean([(p > 0.5) == (score[a] > score[b]) for a, b, p in zip(fr.a, fr.b, fr.p)])
+    assert agree > 0.8
+    # hard cases across contents
+    hard = p1[p1.source == "hard_teacher"]
+    assert len(hard) and all(video[a] != video[b] for a, b in zip(hard.a, hard.b))
+
+    info = json.loads((run / "round_01" / "teachers.json").read_text())
+    assert info["full_reference"] == ["score:fr:gmsd", "score:fr:psnr"]
+    assert set(info["reliability_across"]) == set(info["reliability"]) == {
+        "score:pyiqa:piqe", "score:fr:psnr", "score:fr:gmsd", "score:student r0"}
+    # psnr and gmsd measured against each other across contents: both well above chance
+    assert info["reliability_across"]["score:fr:psnr"] > 0.7
+
+    lofo = pd.read_parquet(run / "lofo.parquet")
+    assert set(lofo.family) == {"blur", "darken", "noise"}
+    assert set(lofo.model) == {"student r0", "ensemble", "pyiqa:piqe", "fr:psnr", "fr:gmsd"}
+    assert set(lofo[lofo.model.str.startswith("fr:")].kind) == {"reference"}
+    report = (run / "report.md").read_text()
+    assert "Leave-one-family-out" in report and "| fr |" in report

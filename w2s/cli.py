@@ -56,6 +56,38 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_lofo(args) -> int:
+    """Leave-one-family-out on a finished run's training pool: the same rounds without each family."""
+    import dataclasses
+
+    from rich.table import Table
+
+    from w2s import io
+    from w2s.config import load_run_config
+    from w2s.label import load_labels
+    from w2s.lofo import summarize_lofo
+    from w2s.run import Context, Labels, leave_one_family_out
+    from w2s.train import default_accelerator
+
+    config = load_run_config(args.run)
+    config = dataclasses.replace(config, eval=dataclasses.replace(config.eval, lofo=args.rounds))
+    ctx = Context(config, default_accelerator())
+    if not io.is_done(ctx.folder.label):
+        raise W2SError(f"{args.run}: the label stage is not finished; run `w2s run` on its config first")
+    ctx.backbone_info = io.read_json(ctx.folder.backbone)
+    per_family = leave_one_family_out(ctx, Labels(*load_labels(ctx.folder.label)))
+    out = ctx.folder.root / f"lofo_{args.rounds}.parquet"
+    io.write_parquet(per_family, out)
+    summary = summarize_lofo(per_family)
+    t = Table(*summary.columns, title=f"leave-one-family-out, {args.run} ({args.rounds})",
+              caption="SRCC with severity order on the training pool, each family held out of training in turn")
+    for _, row in summary.iterrows():
+        t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.tolist()])
+    _console().print(t)
+    _console().print(f"per family: {out}")
+    return 0
+
+
 def cmd_samples(args) -> int:
     from w2s.media.samples import build_samples
 
@@ -130,10 +162,15 @@ def _teachers_of_run(run: Path):
     if not rounds:
         raise W2SError(f"{run}: no round has written teachers.json yet")
     info = read_json(folder.round(rounds[-1]).teachers)
-    t = Table("teacher", "reliability", "ensemble weight", title=f"round {rounds[-1]} of {run}",
-              caption="reliability: pairwise accuracy on the pool's known-order distortion pairs")
+    t = Table("teacher", "within content", "across contents", "weight within", "weight across",
+              title=f"round {rounds[-1]} of {run}",
+              caption="reliability without MOS: within content, accuracy on the pool's known-order distortion pairs; "
+                      "across contents, agreement with the full-reference consensus on variants of different contents "
+                      "and with the other teachers' consensus on clean clips (w2s/reliability.py)")
+    fmt = lambda v: "-" if v is None or v != v else f"{v:.3f}"  # noqa: E731 - NaN: not measurable
     for col, rel in info["reliability"].items():
-        t.add_row(col.removeprefix("score:"), f"{rel:.3f}", f"{info['weights'][col]:.3f}")
+        t.add_row(col.removeprefix("score:"), fmt(rel), fmt(info.get("reliability_across", {}).get(col)),
+                  fmt(info["weights"][col]), fmt(info.get("weights_across", {}).get(col)))
     return t
 
 
@@ -159,6 +196,11 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("inputs", nargs="+", help="videos, images, folders, .csv or .jsonl lists")
     c.add_argument("--out", required=True, help="CSV to write")
     c.set_defaults(func=cmd_score)
+
+    lo = sub.add_parser("lofo", help="leave-one-family-out on a run's training pool (generalisation to unseen families)")
+    lo.add_argument("run", help="a run folder whose label stage is finished")
+    lo.add_argument("--rounds", default="first", choices=["first", "all"], help="round 0 only, or every round")
+    lo.set_defaults(func=cmd_lofo)
 
     ls = sub.add_parser("list", help="list teachers, distortions or backbones")
     ls.add_argument("what", choices=["teachers", "distortions", "backbones"])

@@ -43,9 +43,17 @@ class PoolConfig:
 class PairsConfig:
     # random teacher pairs drawn (seeded) among all training items, clean and distorted
     teacher_pairs: int = 20000
-    # how teachers are combined: `equal` weights, or `reliability` (pairwise accuracy
-    # of each teacher on the known-order distortion pairs)
+    # how teachers are combined: `equal` weights, or `reliability`: on two axes, measured
+    # without MOS (w2s/reliability.py): within content (accuracy on the known-order
+    # distortion pairs) labels pairs of one content, across contents (agreement with the
+    # full-reference consensus on variants and the others' consensus on clean clips)
+    # labels pairs of two contents; a recycled student earns its weight on both, out of fold
     ensemble: str = "equal"
+    # random pairs among distorted variants (any contents and families) labelled by the
+    # consensus of the full-reference teachers (`fr:`); 0 or no such teacher: none
+    fr_pairs: int = 20000
+    # cross-content pairs drawn (seeded) to measure each teacher's across-contents reliability
+    reliability_pairs: int = 5000
     # target probability that the milder of two distortion levels is better, for a
     # level gap of 1 and for a gap of 2 or more (level 0 is the clean clip)
     gap1_p: float = 0.85
@@ -64,6 +72,9 @@ class HardCasesConfig:
     teacher: int = 2000
     # candidate teacher pairs scanned for disagreement
     candidates: int = 50000
+    # candidates are pairs of two contents (what human-rated sets compare), and a pair of two
+    # variants is labelled by the full-reference consensus when there is one (gMAD across contents)
+    across_contents: bool = False
 
 
 @dataclass
@@ -102,10 +113,10 @@ class TrainConfig:
     weight_decay: float = 1e-2
     # weight of the entropy (confidence) regulariser; 0 turns it off
     confidence_weight: float = 0.0
-    # weight of each pair source in the loss (teacher, distortion, hard)
-    teacher_weight: float = 1.0
-    distortion_weight: float = 1.0
-    hard_weight: float = 1.0
+    # each pair source's share of the loss, e.g. {teacher: 0.4, fr: 0.3, distortion: 0.2, hard: 0.1}
+    # (hard: every hard_* source together); a source left out gets none, null: every pair
+    # weighs the same, so a source's share is its share of the pairs
+    shares: dict | None = None
 
 
 @dataclass
@@ -128,6 +139,9 @@ class EvalConfig:
     vmaf: bool = True
     # use at most this many held-out videos (0: all)
     limit: int = 0
+    # leave-one-family-out on the training pool (w2s/lofo.py): `none`, `first` (round 0
+    # without each training family in turn) or `all` (every round); in report.md
+    lofo: str = "none"
 
 
 @dataclass
@@ -144,6 +158,9 @@ class RunConfig:
     # stable seed of run seed, teacher and video; every clean clip is still scored, the eval set
     # in full) and abstains (NaN) on the rest; its reliability is then measured on those videos
     teachers: list = field(default_factory=lambda: ["pyiqa:piqe", "pyiqa:entropy"])
+    # families whose variants only the teachers label (no distortion pairs): the student
+    # learns the teachers' view of artefacts beyond the distortion pairs; {family: ladder or null}
+    teacher_only: dict = field(default_factory=dict)
     # distortion families and their ladders (null: the family's default ladder)
     distortions: dict = field(
         default_factory=lambda: {f: None for f in ("blur", "noise", "jpeg", "resize", "darken", "brighten", "h264")}
@@ -191,6 +208,19 @@ class RunConfig:
             raise ConfigError("pairs.gap1_p and pairs.gap2_p must lie in [0.5, 1]")
         if self.hard_cases.folds < 2:
             raise ConfigError(f"hard_cases.folds must be at least 2, got {self.hard_cases.folds}")
+        if self.eval.lofo not in ("none", "first", "all"):
+            raise ConfigError(f"eval.lofo must be 'none', 'first' or 'all', got {self.eval.lofo!r}")
+        if set(self.teacher_only) & set(self.distortions):
+            raise ConfigError(f"teacher_only families {sorted(set(self.teacher_only) & set(self.distortions))} are "
+                              "also training distortions: a family has distortion pairs or not")
+        if set(self.teacher_only) & set(self.eval.ood):
+            raise ConfigError(f"teacher_only families {sorted(set(self.teacher_only) & set(self.eval.ood))} are "
+                              "eval.ood families: OOD families must be held out of training, teachers' labels too")
+        if self.train.shares is not None:
+            unknown = set(self.train.shares) - {"teacher", "fr", "distortion", "hard"}
+            if unknown or any(not isinstance(v, (int, float)) or v < 0 for v in self.train.shares.values()):
+                raise ConfigError(f"train.shares {self.train.shares!r}: keys among teacher, fr, distortion, hard; "
+                                  "values non-negative numbers")
         if self.pool.label_workers < 0:
             raise ConfigError(f"pool.label_workers must be 0 (automatic) or more, got {self.pool.label_workers}")
         for key in ("epochs", "batch_size"):

@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 from scipy.special import ndtr
 
-from w2s.pairs import combined_probability, draw_pairs
+from w2s.pairs import combined_probability, draw_pairs, pair_weights, teacher_matrix
 from w2s.train import score_items, train_head
 
 # the out-of-fold scores also make the previous student a fair teacher on the training
@@ -68,11 +68,14 @@ def out_of_fold_scores(pool, pairs, config, seed, accelerator) -> np.ndarray:
     return scores
 
 
-def mine_hard_cases(pool, pairs, oof, z, weights, config, round_index) -> pd.DataFrame:
+def mine_hard_cases(pool, pairs, oof, teachers, config, round_index) -> pd.DataFrame:
     """New hard pairs for round ``round_index`` (labelled, with source ``hard_*``).
 
-    ``pairs`` are the previous round's pairs and ``oof`` the out-of-fold scores
-    of a student trained on them (:func:`out_of_fold_scores`).
+    ``pairs`` are the previous round's pairs, ``oof`` the out-of-fold scores of a
+    student trained on them (:func:`out_of_fold_scores`) and ``teachers`` the
+    round's (:class:`w2s.run.Teachers`). With ``hard_cases.across_contents`` the
+    candidates are pairs of two contents, and a pair of two variants takes the
+    full-reference teachers' label where there are any.
     """
     items, index = pool.items, pool.index
     seed = round_seed(config, round_index)
@@ -85,7 +88,17 @@ def mine_hard_cases(pool, pairs, oof, z, weights, config, round_index) -> pd.Dat
         found.append(hard)
     if config.hard_cases.teacher > 0:
         ia, ib = draw_pairs(len(items), config.hard_cases.candidates, seed)
-        p = combined_probability(z, ia, ib, weights)
+        columns, weights = teachers.select()
+        p = combined_probability(teacher_matrix(teachers.scores, columns), ia, ib, pair_weights(items, ia, ib, weights))
+        if config.hard_cases.across_contents:
+            video = items.video_id.to_numpy()
+            keep = video[ia] != video[ib]
+            ia, ib, p = ia[keep], ib[keep], p[keep]
+            fr_columns, fr_weights = teachers.select(full_reference=True)
+            if fr_columns:
+                both = (items.family.to_numpy()[ia] != "") & (items.family.to_numpy()[ib] != "")
+                fr_p = combined_probability(teacher_matrix(teachers.scores, fr_columns), ia, ib, fr_weights[1])
+                p = np.where(both, fr_p, p)
         # the OOF scores are standardised; the sqrt2 keeps them on the Thurstone scale of the teachers
         q = ndtr((oof[ia] - oof[ib]) / math.sqrt(2.0))
         gap = np.abs(p - q)

@@ -34,6 +34,7 @@ from w2s.metrics import grouped_srcc
 from w2s.pairs import (
     distortion_pairs,
     ensemble_score,
+    item_index,
     teacher_matrix,
     teacher_pairs,
     teacher_reliability,
@@ -52,11 +53,6 @@ SUMMARY_COLUMNS = [
 ]
 
 PairBuilder = Callable[[pd.DataFrame, RunConfig], pd.DataFrame]
-
-
-def item_index(items: pd.DataFrame) -> dict[str, int]:
-    """item_id -> row of ``items`` (and of the features, which are in item order)."""
-    return {item: i for i, item in enumerate(items.item_id)}
 
 
 def teacher_columns(items: pd.DataFrame, config: RunConfig) -> list[str]:
@@ -144,6 +140,7 @@ def leave_one_family_out(
     families: Iterable[str] | None = None,
     progress: bool = False,
     make_pairs: PairBuilder | None = None,
+    fit: Callable[[str], dict[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
     """Per (model, family) SRCC on the training pool, the student trained without that family.
 
@@ -155,6 +152,11 @@ def leave_one_family_out(
     (the student's pair count; NA for the others). The ensemble standardises
     each teacher over the whole pool, weighted as the run would weight it
     without the family. ``progress`` logs each family's line at INFO, not DEBUG.
+
+    ``fit(family)`` replaces the round-0 student: it returns the scores over
+    all items of every model trained without ``family`` (the run passes one
+    that runs all its rounds, :func:`w2s.run.leave_one_family_out`), by name;
+    a name starting with ``student`` is a student row, any other an ensemble row.
     """
     if len(items) != len(features):
         raise ValueError(f"{len(items)} items but {len(features)} feature rows: not one label stage")
@@ -171,19 +173,31 @@ def leave_one_family_out(
     base = _base(items)
     z = teacher_matrix(items, columns)
     if accelerator is None:
-        from accelerate import Accelerator
+        from w2s.train import default_accelerator
 
         # one for every head, as a run uses one for all its rounds (and a launch passes its own)
-        accelerator = Accelerator(cpu=not torch.cuda.is_available())
+        accelerator = default_accelerator()
     level = logging.INFO if progress else logging.DEBUG
 
     # rows in table order: the student, the ensemble, then each teacher; families in the order given
     student, ensemble, teachers = [], [], []
+    from teachers import teacher_class
+
     for name, column in zip(config.teacher_names(), columns):
+        # a full-reference teacher sees the clean clip, which no student ever does: a reference
+        # row, not a competitor the student is measured against
+        kind = "reference" if teacher_class(name).full_reference else "teacher"
         for family in families:
             value, contents = family_srcc(items[column].to_numpy(dtype=np.float64), items, family)
-            teachers.append((name, "teacher", family, value, contents, pd.NA))
+            teachers.append((name, kind, family, value, contents, pd.NA))
     for i, family in enumerate(families):
+        if fit is not None:
+            for name, scores in fit(family).items():
+                value, contents = family_srcc(scores, items, family)
+                kind = "student" if name.startswith(STUDENT) else "ensemble"
+                (student if kind == "student" else ensemble).append((name, kind, family, value, contents, pd.NA))
+                log.log(level, "lofo %d/%d: without %s: %s SRCC %.3f", i + 1, len(families), family, name, value)
+            continue
         rest = items[items.family != family].reset_index(drop=True)
         ens, contents = family_srcc(ensemble_score(z, ensemble_weights_for(rest, config)), items, family)
         ensemble.append((ENSEMBLE, "ensemble", family, ens, contents, pd.NA))

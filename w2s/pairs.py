@@ -80,16 +80,32 @@ def draw_pairs(n_items: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.nd
     return pairs[:, 0], pairs[:, 1]
 
 
+def pair_weights(items: pd.DataFrame, ia: np.ndarray, ib: np.ndarray, weights) -> np.ndarray:
+    """Teacher weights per pair: one vector for every pair, or ``(within, across)``: a pair of one
+    content is labelled by the teachers weighted for that axis, a pair of two contents by the other
+    (:mod:`w2s.reliability`)."""
+    if not isinstance(weights, tuple):
+        return np.asarray(weights, dtype=np.float64)
+    within, across = (np.asarray(w, dtype=np.float64) for w in weights)
+    video = items.video_id.to_numpy()
+    same = (video[ia] == video[ib])[:, None]
+    return np.where(same, within[None, :], across[None, :])
+
+
 def teacher_pairs(
-    items: pd.DataFrame, teacher_columns: list[str], weights, n_pairs: int, seed: int, min_confidence: float = 0.0
+    items: pd.DataFrame, teacher_columns: list[str], weights, n_pairs: int, seed: int, min_confidence: float = 0.0,
+    rows: np.ndarray | None = None, source: str = "teacher",
 ) -> pd.DataFrame:
-    """Random pairs over all items (clean and distorted, across contents), labelled by the teachers."""
+    """Random pairs over ``rows`` of the items (default all: clean and distorted, across contents),
+    labelled by the teachers; ``weights`` as :func:`pair_weights` takes them."""
     z = teacher_matrix(items, teacher_columns)
-    ia, ib = draw_pairs(len(items), n_pairs, seed)
-    p = combined_probability(z, ia, ib, weights)
+    rows = np.arange(len(items)) if rows is None else np.asarray(rows)
+    ia, ib = draw_pairs(len(rows), n_pairs, seed)
+    ia, ib = rows[ia], rows[ib]
+    p = combined_probability(z, ia, ib, pair_weights(items, ia, ib, weights))
     keep = np.abs(p - 0.5) >= min_confidence
     ids = items.item_id.to_numpy()
-    return pd.DataFrame({"a": ids[ia[keep]], "b": ids[ib[keep]], "p": p[keep], "source": "teacher"})
+    return pd.DataFrame({"a": ids[ia[keep]], "b": ids[ib[keep]], "p": p[keep], "source": source})
 
 
 def distortion_pairs(items: pd.DataFrame, gap1_p: float, gap2_p: float) -> pd.DataFrame:

@@ -14,6 +14,8 @@ A plugin's *facts* live on its class, where the engine reads them:
   processor keeps per-call state: ``False`` makes the label stage use one);
 - ``takes_device``: its constructor accepts ``device=`` (a run passes its
   accelerator's device, so a GPU launch scores on the GPU);
+- ``full_reference``: a teacher that scores a variant against its clean clip
+  (``Clip.reference``) and abstains on clean clips;
 - ``scored_by_vmaf``: a distortion family whose variants VMAF measures against
   the clean clip (the codecs), which the held-out set uses as a full-reference
   ground truth across contents;
@@ -36,6 +38,7 @@ class Teacher(Protocol):
     name: str
     thread_safe: bool
     takes_device: bool
+    full_reference: bool
 
     @classmethod
     def describe(cls) -> str: ...

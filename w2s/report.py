@@ -21,6 +21,26 @@ def markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def pair_sources(pairs: pd.DataFrame, shares: dict | None) -> pd.DataFrame:
+    """Pairs per source and each source's share of the loss."""
+    from w2s.train import pair_weights
+
+    weights = pd.Series(pair_weights(pairs.source, shares), index=pairs.index)
+    out = pairs.groupby("source").size().rename("pairs").to_frame()
+    out["share"] = weights.groupby(pairs.source).sum() / weights.sum()
+    return out.sort_values("pairs", ascending=False).reset_index()
+
+
+def lofo_section(folder) -> str:
+    """The leave-one-family-out tables, when the run computed them (``eval.lofo``)."""
+    if not folder.lofo.exists():
+        return ""
+    from w2s.lofo import lofo_markdown, summarize_lofo
+
+    per_family = pd.read_parquet(folder.lofo)
+    return "\n" + lofo_markdown(summarize_lofo(per_family), per_family)
+
+
 def write_report(config: RunConfig):
     from w2s.run import results_table
     from w2s.run_folder import RunFolder
@@ -29,7 +49,7 @@ def write_report(config: RunConfig):
     last = folder.round(config.rounds - 1)
     metrics = io.read_json(last.metrics)
     teachers = io.read_json(last.teachers)
-    table = results_table(metrics, teachers["reliability"])
+    table = results_table(metrics, teachers)
     families = sorted({f for m in metrics.values() for f in m["per_family"]})
     ood = set(config.eval.ood)
     per_family = pd.DataFrame(
@@ -56,8 +76,10 @@ VMAF: SRCC and PLCC (4-parameter logistic) against VMAF of codec variants vs the
 
 ## Pairs of the last round
 
-{markdown_table(pairs.source.value_counts().rename_axis("source").reset_index())}
+Share: each source's part of the training loss (`train.shares`; without it, its part of the pairs).
 
+{markdown_table(pair_sources(pairs, config.train.shares))}
+{lofo_section(folder)}
 Files that could not be used: {len(failures)} (see failures.parquet).
 """
     io.write_text(text, folder.report)

@@ -38,7 +38,7 @@ from w2s.pairs import (
     teacher_pairs,
     teacher_reliability,
 )
-from w2s.reliability import reliability_weights
+from w2s.reliability import across_reliability, reliability_weights
 from w2s.run_folder import RunFolder, cached
 from w2s.train import default_accelerator, score_items, train_head
 
@@ -57,7 +57,8 @@ def run(
     """Run (or resume) every stage; ``stop_after`` is ``label``, ``evalset``, ``pairs:K`` or ``round:K``."""
     ctx = Context(config, accelerator or default_accelerator())
     ctx.start()
-    pool = ctx.label("label", config.pool.source, config.pool.limit, config.distortions, shares=True)
+    families = {**config.distortions, **config.teacher_only}
+    pool = ctx.label("label", config.pool.source, config.pool.limit, families, shares=True)
     if stop_after == "label":
         return ctx.folder.root
     evalset = None
@@ -67,8 +68,20 @@ def run(
     ctx.write_failures()
     if stop_after == "evalset":
         return ctx.folder.root
+    if train_rounds(ctx, pool, evalset, on_round, stop_after) and config.eval.lofo != "none":
+        ctx.cached(ctx.folder.lofo, lambda: leave_one_family_out(ctx, pool), io.write_parquet, pd.read_parquet,
+                   main_only=True)
+    ctx.barrier()
+    return ctx.folder.root
 
-    dist = distortion_pairs(pool.items, config.pairs.gap1_p, config.pairs.gap2_p)
+
+def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_round=None,
+                 stop_after: str | None = None) -> list | None:
+    """The rounds: pairs, student, out-of-fold scores (how it teaches the next round), evaluation.
+    Returns every round's head, or None when ``stop_after`` stopped it first."""
+    config = ctx.config
+    pool = pool.restrict({*config.distortions, *config.teacher_only})  # a label stage may hold more
+    dist = distortion_pairs(pool.restrict(set(config.distortions)).items, config.pairs.gap1_p, config.pairs.gap2_p)
     students, oof, pairs = [], [], None  # every round's head and out-of-fold scores; the last pairs
     for k in range(config.rounds):
         files = ctx.folder.round(k)
@@ -83,20 +96,19 @@ def run(
                            io.write_parquet, pd.read_parquet)
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
         if stop_after == f"pairs:{k}":
-            return ctx.folder.root
+            return None
         students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
         if evalset is not None:
             results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, config, files.eval),
                                  io.write_json, io.read_json, main_only=True)
             if on_round and ctx.main:
-                on_round(k, results_table(results, teachers.reliability))
+                on_round(k, results_table(results, teachers))
         if ctx.main:
             io.mark_done(files.root)
         if stop_after == f"round:{k}":
-            break
-    ctx.barrier()
-    return ctx.folder.root
+            return None
+    return students
 
 
 # ----------------------------------------------------------------------------- the values a round passes on
@@ -118,6 +130,14 @@ class Labels:
         """The backbone's own score per item (a VLM's level-word score; 0 for a CNN)."""
         return torch.tensor(self.items["base"].to_numpy(dtype=np.float32))
 
+    def restrict(self, families: set[str]) -> Labels:
+        """The clean clips and the variants of ``families`` (self when nothing is left out)."""
+        keep = (self.items.family == "") | self.items.family.isin(families)
+        if keep.all():
+            return self
+        rows = np.flatnonzero(keep.to_numpy())
+        return Labels(self.items.iloc[rows].reset_index(drop=True), self.features[torch.as_tensor(rows)])
+
     def write_scores(self, scores: np.ndarray, path: Path) -> None:
         io.write_parquet(pd.DataFrame({"item_id": self.items.item_id, "score": scores}), path)
 
@@ -132,49 +152,81 @@ def student_teacher_name(k: int) -> str:
 
 @dataclass
 class Teachers:
-    """A round's teachers on the pool: the configured ones, then each earlier student, out of fold."""
+    """A round's teachers on the pool: the configured ones, then each earlier student, out of fold.
+
+    Full-reference teachers (``fr:``) label the pairs of distorted variants of
+    their own source; the others (and the students) label the teacher pairs.
+    Each has a reliability on two axes (:mod:`w2s.reliability`) and, with
+    ``pairs.ensemble: reliability``, a weight on each: a pair of one content is
+    labelled with the within weights, a pair of two contents with the across ones.
+    """
 
     scores: pd.DataFrame  # the pool's items with a score column per teacher
-    columns: list[str]
-    reliability: dict[str, float]
-    weights: np.ndarray
+    columns: list[str]  # every teacher's score column: the configured ones, then the students
+    full_reference: set[str]  # the columns of the full-reference teachers
+    within: dict[str, float]  # reliability within content
+    across: dict[str, float]  # reliability across contents
+    weights: tuple[np.ndarray, np.ndarray]  # (within, across) weight per column
     n_configured: int  # the first columns are the configured (weak) teachers
 
     @classmethod
     def of_round(cls, pool: Labels, oof: list[np.ndarray], dist: pd.DataFrame, config: RunConfig) -> Teachers:
         """Student j scores the pool out of fold (each item by a head that never saw its content):
         in-sample, a head on frozen features only hands back the pairs it was fitted to."""
+        from teachers import teacher_class
+
         scores = pool.items.copy()
         columns = [score_column(t) for t in config.teacher_names()]
+        full_reference = {score_column(t) for t in config.teacher_names() if teacher_class(t).full_reference}
         for j, student_scores in enumerate(oof):
             columns.append(score_column(student_teacher_name(j)))
             scores[columns[-1]] = student_scores
-        reliability = teacher_reliability(scores, columns, dist, pool.index)
+        within = teacher_reliability(scores, columns, dist, pool.index)
+        across = across_reliability(scores, columns, full_reference, config.seed, config.pairs.reliability_pairs)
         if config.pairs.ensemble == "reliability":
-            weights = reliability_weights(reliability)
+            weights = (reliability_weights(within), reliability_weights(across))
         else:
-            weights = np.ones(len(columns))
-        return cls(scores, columns, reliability, weights, len(config.teacher_names()))
+            weights = (np.ones(len(columns)), np.ones(len(columns)))
+        return cls(scores, columns, full_reference, within, across, weights, len(config.teacher_names()))
 
-    def matrix(self, items: pd.DataFrame | None = None, weak_only: bool = False) -> np.ndarray:
-        columns = self.columns[: self.n_configured] if weak_only else self.columns
-        return teacher_matrix(self.scores if items is None else items, columns)
+    def select(self, full_reference: bool = False, weak_only: bool = False) -> tuple[list[str], tuple]:
+        """Columns (full-reference ones, or the others) and their (within, across) weights."""
+        keep = [i for i, c in enumerate(self.columns)
+                if (c in self.full_reference) == full_reference and (not weak_only or i < self.n_configured)]
+        return [self.columns[i] for i in keep], tuple(w[keep] for w in self.weights)
+
+    def consensus(self, items: pd.DataFrame | None = None, full_reference: bool = False,
+                  weak_only: bool = False) -> np.ndarray:
+        """Per-item score of the ensemble (across-contents weights: it ranks items of any content)."""
+        columns, (_, across) = self.select(full_reference, weak_only)
+        return ensemble_score(teacher_matrix(self.scores if items is None else items, columns), across)
 
     def summary(self) -> dict:
-        return {"reliability": self.reliability, "weights": dict(zip(self.columns, self.weights.tolist()))}
+        w_within, w_across = self.weights
+        return {"reliability": self.within, "reliability_across": self.across,
+                "weights": dict(zip(self.columns, w_within.tolist())),
+                "weights_across": dict(zip(self.columns, w_across.tolist())),
+                "full_reference": sorted(self.full_reference)}
 
 
 def build_pairs(pool: Labels, teachers: Teachers, dist: pd.DataFrame, previous: pd.DataFrame | None,
                 config: RunConfig, k: int) -> pd.DataFrame:
-    """Teacher pairs (the same draw every round, labelled by the round's ensemble), distortion
-    pairs, the hard cases of earlier rounds and those the last student gets wrong out of fold."""
-    tp = teacher_pairs(teachers.scores, teachers.columns, teachers.weights, config.pairs.teacher_pairs,
-                       config.seed, config.pairs.min_confidence)
-    parts = [tp.assign(round=k), dist.assign(round=k)]
+    """Teacher pairs (the same draw every round, labelled by the round's ensemble), pairs of
+    variants labelled by the full-reference teachers, distortion pairs, the hard cases of earlier
+    rounds and those the last student gets wrong out of fold."""
+    columns, weights = teachers.select()
+    parts = [teacher_pairs(teachers.scores, columns, weights, config.pairs.teacher_pairs, config.seed,
+                           config.pairs.min_confidence)]
+    fr_columns, fr_weights = teachers.select(full_reference=True)
+    if fr_columns and config.pairs.fr_pairs:
+        variants = np.flatnonzero((pool.items.family != "").to_numpy())
+        parts.append(teacher_pairs(teachers.scores, fr_columns, fr_weights, config.pairs.fr_pairs, config.seed + 1,
+                                   config.pairs.min_confidence, rows=variants, source="fr"))
+    parts = [p.assign(round=k) for p in [*parts, dist]]
     if k > 0:
-        parts.append(previous[previous.source.str.startswith("hard_")])
+        parts.append(previous[previous.source.str.startswith("hard_")])  # keeping the round they were found in
         oof = teachers.scores[teachers.columns[-1]].to_numpy()
-        parts.append(mine_hard_cases(pool, previous, oof, teachers.matrix(), teachers.weights, config, k))
+        parts.append(mine_hard_cases(pool, previous, oof, teachers, config, k))
     return pd.concat(parts, ignore_index=True)
 
 
@@ -195,13 +247,14 @@ def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, config: Run
     """Each teacher, the ensembles and every student so far on the held-out set."""
     items = evalset.items.copy()
     models = {t: items[score_column(t)].to_numpy() for t in config.teacher_names()}
-    # the weak teachers' ensemble (what round 0 learns from) and, from round 1 on, the ensemble of
-    # this round's teachers, which includes every earlier student
-    models["ensemble"] = ensemble_score(teachers.matrix(items, weak_only=True), teachers.weights[: teachers.n_configured])
+    # the weak no-reference teachers' ensemble (what round 0 learns from; a full-reference teacher
+    # sees the clean clip, which a no-reference model never does) and, from round 1 on, the
+    # ensemble of this round's no-reference teachers, which includes every earlier student
+    models["ensemble"] = teachers.consensus(items, weak_only=True)
     student_scores = {student_teacher_name(j): score_items(h, evalset.features, evalset.base) for j, h in enumerate(heads)}
     items = items.assign(**{score_column(name): s for name, s in student_scores.items()})
     if len(heads) > 1:
-        models["ensemble + students"] = ensemble_score(teachers.matrix(items), teachers.weights)
+        models["ensemble + students"] = teachers.consensus(items)
     models.update(student_scores)
     io.write_parquet(items.drop(columns=["params"]).assign(**{f"model:{m}": s for m, s in models.items()}),
                      out / "scores.parquet")
@@ -209,13 +262,17 @@ def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, config: Run
     return {name: evaluate_scores(s, items, id_families, list(config.eval.ood)) for name, s in models.items()}
 
 
-def results_table(results: dict, reliability: dict) -> pd.DataFrame:
+def results_table(results: dict, teachers: Teachers | dict) -> pd.DataFrame:
+    """One row per model; a teacher's reliability within content and across contents beside it."""
+    summary = teachers.summary() if isinstance(teachers, Teachers) else teachers
+    within, across = summary["reliability"], summary.get("reliability_across", {})
     rows = []
     for name, r in results.items():
         rows.append(
             {
                 "model": name,
-                "reliability": reliability.get(score_column(name), np.nan),
+                "within": within.get(score_column(name), np.nan),
+                "across": across.get(score_column(name), np.nan),
                 "ID SRCC": r.get("id_srcc", np.nan),
                 "OOD SRCC": r.get("ood_srcc", np.nan),
                 "VMAF SRCC": r.get("vmaf_srcc", np.nan),
@@ -239,6 +296,7 @@ class Context:
         # process alone writes shared files, and the others wait at each barrier
         self.main = accelerator.is_main_process
         self.barrier = accelerator.wait_for_everyone
+        self.backbone_info: dict = {}  # name, dim, parameters of the frozen backbone (label/backbone.json)
 
     def cached(self, path: Path, compute, save, load, main_only: bool = False):
         return cached(path, compute, save, load, self.main, self.barrier, main_only)
@@ -317,14 +375,14 @@ class Context:
             )
             label_pool(manifest, folder, job, f"label {split}", self.accelerator)
         if split == "label":
-            self.cached(self.folder.backbone, lambda: describe_backbone(self.models[0]), io.write_json, io.read_json,
-                        main_only=True)
+            self.backbone_info = self.cached(self.folder.backbone, lambda: describe_backbone(self.models[0]),
+                                             io.write_json, io.read_json, main_only=True)
         return Labels(*load_labels(folder))
 
     def save_student(self, head, pool: Labels, k: int, path: Path) -> None:
         from students.student import Student
 
-        frozen = io.read_json(self.folder.backbone)["parameters"]
+        frozen = self.backbone_info["parameters"]
         meta = {
             "trainable_share": sum(p.numel() for p in head.parameters()) / frozen,
             "round": k,
@@ -356,6 +414,35 @@ class Context:
         io.write_parquet(failures, self.folder.failures)
         if len(failures):
             log.warning("%d file(s) could not be used; reasons in %s", len(failures), self.folder.failures)
+
+
+def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
+    """Each training family held out in turn: the rounds (``eval.lofo: first``: round 0 only) are run
+    again, in a scratch folder, on the pool without that family's items, and every round's student
+    and the teachers' ensemble are scored on its ladders (:mod:`w2s.lofo`)."""
+    import dataclasses
+    import tempfile
+
+    from w2s import lofo
+
+    config = ctx.config
+
+    def fit(family: str) -> dict[str, np.ndarray]:
+        rest = {f: v for f, v in config.distortions.items() if f != family}
+        with tempfile.TemporaryDirectory(prefix="w2s-lofo-") as scratch:
+            held = dataclasses.replace(config, name="lofo", output_dir=scratch, distortions=rest,
+                                       rounds=1 if config.eval.lofo == "first" else config.rounds)
+            sub = Context(held, ctx.accelerator)
+            sub.backbone_info = ctx.backbone_info
+            heads = train_rounds(sub, pool)
+            dist = distortion_pairs(pool.restrict(set(rest)).items, config.pairs.gap1_p, config.pairs.gap2_p)
+            teachers = Teachers.of_round(pool.restrict({*rest, *config.teacher_only}), [], dist, held)
+        scores = {student_teacher_name(k): score_items(h, pool.features, pool.base) for k, h in enumerate(heads)}
+        scores["ensemble"] = teachers.consensus(pool.items, weak_only=True)
+        return scores
+
+    log.info("leave-one-family-out over %s (%s)", ", ".join(config.distortions), config.eval.lofo)
+    return lofo.leave_one_family_out(pool.items, pool.features, config, fit=fit, progress=True)
 
 
 # ----------------------------------------------------------------------------- setup helpers

@@ -96,6 +96,10 @@ class RunFolder:
         return self.root / "failures.parquet"
 
     @property
+    def lofo(self) -> Path:  # leave-one-family-out SRCC per model and family, on the training pool
+        return self.root / "lofo.parquet"
+
+    @property
     def report(self) -> Path:
         return self.root / "report.md"
 

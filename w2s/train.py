@@ -20,11 +20,11 @@ from accelerate.utils import set_seed
 
 from students.calibration import CalibrationHead
 from w2s.config import StudentConfig, TrainConfig
+from w2s.errors import W2SError
 from w2s.losses import LOSSES, confidence_penalty
 
 log = logging.getLogger(__name__)
 
-SOURCE_WEIGHT = {"teacher": "teacher_weight", "distortion": "distortion_weight"}
 
 
 def default_accelerator() -> Accelerator:
@@ -32,14 +32,34 @@ def default_accelerator() -> Accelerator:
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
+def share_group(source: str) -> str:
+    """The group a pair source's loss share is set for: every hard_* source is `hard`."""
+    return "hard" if source.startswith("hard_") else source
+
+
+def pair_weights(sources: pd.Series, shares: dict | None) -> np.ndarray:
+    """Per-pair loss weights that give each source group its share of the loss (``train.shares``).
+
+    A batch is a random sample of all pairs, so a group's expected part of the
+    loss is its pair count times its weight: the weight is the share over the
+    count (scaled so the mean weight is 1). ``None``: every pair weighs 1.
+    """
+    if shares is None:
+        return np.ones(len(sources))
+    groups = sources.map(share_group)
+    counts = groups.value_counts()
+    w = groups.map(lambda g: shares.get(g, 0.0) / counts[g]).to_numpy(dtype=np.float64)
+    if w.sum() <= 0:
+        raise W2SError(f"train.shares {shares} gives no weight to any of the pair sources {sorted(counts.index)}")
+    return w * len(w) / w.sum()
+
+
 def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig) -> tuple[torch.Tensor, ...]:
-    """(ia, ib, p, weight) tensors; hard cases of any kind get ``train.hard_weight``."""
+    """(ia, ib, p, weight) tensors; the weights give each source its share of the loss."""
     ia = torch.tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
     ib = torch.tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
     p = torch.tensor(pairs.p.to_numpy(), dtype=torch.float32)
-    w = torch.as_tensor(
-        [getattr(train, SOURCE_WEIGHT.get(s, "hard_weight")) for s in pairs.source], dtype=torch.float32
-    )
+    w = torch.as_tensor(pair_weights(pairs.source, train.shares), dtype=torch.float32)
     return ia, ib, p, w
 
 
