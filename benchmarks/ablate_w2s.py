@@ -37,7 +37,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FR = "fr:psnr, fr:gmsd, fr:nlpd"
 LABELS = [
     f"teachers=[pyiqa:piqe, pyiqa:entropy, {FR}]",
-    "teacher_only={saturation: [0.7, 0.45, 0.2, 0.0], jitter: null, flicker: null}",
+    "teacher_only={saturation: [0.7, 0.45, 0.2, 0.0], jitter: null, flicker: null, sharpen: null}",
     "student.nss=true",
 ]
 NSS_DIM = 32
@@ -47,10 +47,15 @@ LEVERS = {
     "baseline": [],
     "fr_teachers": [f"teachers=[pyiqa:piqe, pyiqa:entropy, {FR}]"],
     "reliability_2axis": ["pairs.ensemble=reliability"],
-    "shares": ["train.shares={teacher: 0.4, fr: 0.3, distortion: 0.2, hard: 0.1}"],
-    "teacher_only": ["teacher_only={saturation: [0.7, 0.45, 0.2, 0.0], jitter: null, flicker: null}"],
     "nss": ["student.nss=true"],
     "hard_across": ["hard_cases.across_contents=true"],
+    "shares_teacher_up": ["train.shares={teacher: 0.6, fr: 0.2, distortion: 0.1, hard: 0.1}"],
+}
+# alternatives that did not help, each measured on top of one cumulative lever (and left out above)
+ALTERNATIVES = {
+    "teacher_only_alt": ("reliability_2axis", [
+        "teacher_only={saturation: [0.7, 0.45, 0.2, 0.0], jitter: null, flicker: null, sharpen: null}"]),
+    "shares_distortion_up_alt": ("reliability_2axis", ["train.shares={teacher: 0.4, fr: 0.3, distortion: 0.2, hard: 0.1}"]),
 }
 
 
@@ -84,6 +89,11 @@ def row(name: str, folder: RunFolder, rounds: int) -> dict:
         for key, label in (("id_srcc", "ID"), ("ood_srcc", "OOD"), ("vmaf_srcc", "VMAF")):
             out[f"{label} {tag}"] = metrics[student][key]
     out["VMAF ensemble"] = first["ensemble"]["vmaf_srcc"]
+    # training-pool figures to choose by: each student's out-of-fold reliability as the next round's teacher
+    for k in range(rounds - 1):
+        info = io.read_json(folder.round(k + 1).teachers)
+        out[f"OOF r{k} within"] = info["reliability"][f"score:student r{k}"]
+        out[f"OOF r{k} across"] = info.get("reliability_across", {}).get(f"score:student r{k}", float("nan"))
     if folder.lofo.exists():
         summary = summarize_lofo(pd.read_parquet(folder.lofo)).set_index("model")
         teachers = summary[summary.kind == "teacher"]
@@ -99,7 +109,7 @@ def row(name: str, folder: RunFolder, rounds: int) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("levers", nargs="*", help=f"run up to these levers (default all): {', '.join(LEVERS)}")
-    p.add_argument("--labels", default="runs/ablation_labels", help="the shared label stage (a run folder)")
+    p.add_argument("--labels", default="runs/ablation_labels2", help="the shared label stage (a run folder)")
     p.add_argument("--out", default="runs/ablation")
     p.add_argument("--lofo", default="first", choices=["first", "all"])
     args = p.parse_args(argv)
@@ -109,14 +119,17 @@ def main(argv=None) -> int:
                          f"{labels.name} " + " ".join(f"--set '{o}'" for o in LABELS) + " --stop-after evalset\n")
         return 2
     accelerator = default_accelerator()
-    overrides, rows = [], []
-    wanted = args.levers or list(LEVERS)
+    wanted = args.levers or [*LEVERS, *ALTERNATIVES]
+    settings, overrides = {}, []
     for name, extra in LEVERS.items():
-        overrides += extra
-        if name not in wanted:
-            continue
+        overrides = overrides + extra
+        settings[name] = overrides
+    for name, (base, extra) in ALTERNATIVES.items():
+        settings[name] = settings[base] + extra
+    rows = []
+    for name in [n for n in settings if n in wanted]:
         slug = f"{name}_lofo-{args.lofo}"
-        config = load_config(QUICKSTART, [*overrides, f"name={slug}", f"output_dir={args.out}", f"eval.lofo={args.lofo}"])
+        config = load_config(QUICKSTART, [*settings[name], f"name={slug}", f"output_dir={args.out}", f"eval.lofo={args.lofo}"])
         link_labels(labels, config.run_dir, config.student.nss)
         run(config, accelerator=accelerator)
         rows.append(row(name, RunFolder(config.run_dir), config.rounds))

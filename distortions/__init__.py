@@ -22,6 +22,7 @@ DISTORTIONS = Registry(
         "vp9": "distortions.codec:VP9",
         "av1": "distortions.av1:AV1",
         "saturation": "distortions.saturation:Desaturation",
+        "sharpen": "distortions.sharpen:Sharpen",
         "stutter": "distortions.stutter:Stutter",
         "jitter": "distortions.jitter:Jitter",
         "flicker": "distortions.flicker:Flicker",

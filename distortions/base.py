@@ -40,6 +40,11 @@ class LadderDistortion:
     # VMAF against the clean clip measures this family (codecs): the held-out set then
     # uses it as a full-reference ground truth across contents
     scored_by_vmaf: bool = False
+    # frame t of a variant shows the same pixels as frame t of its clean clip (moved in value, not in
+    # place or time): only then does a full-reference teacher measure what the variant lost. A
+    # shifted, cropped or re-timed variant (jitter, stutter, frame-rate drops) is not: its frames
+    # differ from the reference by the motion itself, so such teachers abstain on it
+    aligned: bool = True
 
     @classmethod
     def describe(cls) -> str:

@@ -9,6 +9,7 @@ from w2s.media.clip import Clip
 class FrameRate(LadderDistortion):
     """Keep every k-th frame and show it k times (the last group may be shorter); the ladder lists k."""
 
+    aligned = False  # frames move in place or time: full-reference teachers abstain
     name = "framerate"
     DEFAULT_LADDER = (2, 3, 4, 6)
     STRENGTH = "frame-rate divisor"

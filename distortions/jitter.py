@@ -24,6 +24,7 @@ class Jitter(LadderDistortion):
     unchanged.
     """
 
+    aligned = False  # frames move in place or time: full-reference teachers abstain
     name = "jitter"
     DEFAULT_LADDER = (0.01, 0.025, 0.05)
     STRENGTH = "max shift (fraction of size)"

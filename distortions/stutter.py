@@ -33,6 +33,7 @@ def drop_mask(seed: int, num_frames: int, p: float) -> list[bool]:
 class Stutter(LadderDistortion):
     """Drop frames and repeat the previous one (frame count and frame 0 kept); the ladder lists the drop rate p."""
 
+    aligned = False  # frames move in place or time: full-reference teachers abstain
     name = "stutter"
     DEFAULT_LADDER = (0.1, 0.25, 0.5)
     STRENGTH = "drop probability"

@@ -24,7 +24,7 @@ def test_every_registry_entry_satisfies_its_protocol(registry, name, protocol):
     cls = registry.resolve(name)
     assert protocols.missing_members(cls, protocol) == []
     # facts are plain booleans on the class, read by the engine without building anything
-    for fact in ("thread_safe", "takes_device", "full_reference", "scored_by_vmaf"):
+    for fact in ("thread_safe", "takes_device", "full_reference", "scored_by_vmaf", "aligned"):
         if fact in protocols.protocol_members(protocol):
             assert isinstance(getattr(cls, fact), bool), fact
     # the listing reads the docstring without importing the plugin; it says what describe() says
@@ -57,6 +57,8 @@ def test_facts_the_engine_reads():
     assert BACKBONE_FAMILIES.resolve("vlm").thread_safe is False
     codecs = {n for n in DISTORTIONS.names() if DISTORTIONS.resolve(n).scored_by_vmaf}
     assert codecs == {"h264", "h265", "vp9", "av1"}
+    moved = {n for n in DISTORTIONS.names() if not DISTORTIONS.resolve(n).aligned}
+    assert moved == {"jitter", "stutter", "framerate"}
 
 
 def test_listing_names_each_family_with_its_usage():

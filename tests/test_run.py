@@ -288,3 +288,7 @@ def test_full_reference_teachers_teacher_only_variants_and_lofo(tiny_config, tmp
     assert set(lofo[lofo.model.str.startswith("fr:")].kind) == {"reference"}
     report = (run / "report.md").read_text()
     assert "Leave-one-family-out" in report and "| fr |" in report
+    # the command computes the same for a finished run, in a file of its own
+    assert main(["lofo", str(run)]) == 0
+    again = pd.read_parquet(run / "lofo_first.parquet")
+    pd.testing.assert_frame_equal(again, lofo)

@@ -118,7 +118,7 @@ def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job
         # teachers see the variant's own id (a score table must not hand it the clean clip's score)
         # and its clean clip (what a full-reference teacher compares against)
         item = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
-        item.reference = clip
+        item.reference = clip if job.distortions[family].aligned else None
     row = {
         "item_id": video_id if family is None else variant_id(video_id, family, level),
         "video_id": video_id,

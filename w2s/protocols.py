@@ -16,6 +16,8 @@ A plugin's *facts* live on its class, where the engine reads them:
   accelerator's device, so a GPU launch scores on the GPU);
 - ``full_reference``: a teacher that scores a variant against its clean clip
   (``Clip.reference``) and abstains on clean clips;
+- ``aligned``: a distortion family whose variants keep every pixel in place and
+  time, so a full-reference teacher can compare them with the clean clip;
 - ``scored_by_vmaf``: a distortion family whose variants VMAF measures against
   the clean clip (the codecs), which the held-out set uses as a full-reference
   ground truth across contents;
@@ -67,6 +69,7 @@ class Distortion(Protocol):
     levels: int
     ladder: list
     scored_by_vmaf: bool
+    aligned: bool
 
     @classmethod
     def describe(cls) -> str: ...

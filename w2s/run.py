@@ -82,13 +82,14 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
     config = ctx.config
     pool = pool.restrict({*config.distortions, *config.teacher_only})  # a label stage may hold more
     dist = distortion_pairs(pool.restrict(set(config.distortions)).items, config.pairs.gap1_p, config.pairs.gap2_p)
-    students, oof, pairs = [], [], None  # every round's head and out-of-fold scores; the last pairs
+    students, oof, pairs, weak = [], [], None, None  # heads, out-of-fold scores, last pairs, round-0 teachers
     for k in range(config.rounds):
         files = ctx.folder.round(k)
         if k > 0:  # the previous student as a teacher: its out-of-fold scores of the pool
             oof.append(ctx.cached(ctx.folder.round(k - 1).oof, lambda: out_of_fold_scores(
                 pool, pairs, config, round_seed(config, k), ctx.accelerator), pool.write_scores, pool.read_scores))
         teachers = Teachers.of_round(pool, oof, dist, config)
+        weak = weak if k else teachers  # round 0's teachers: the weak ensemble every round is compared with
         ctx.cached(files.teachers, lambda: teachers.summary(), io.write_json, io.read_json, main_only=True)
         ctx.cached(files.scores, lambda: teachers.scores.drop(columns=["params"]), io.write_parquet, pd.read_parquet, main_only=True)
         previous = pairs
@@ -100,7 +101,7 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
         students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
         if evalset is not None:
-            results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, config, files.eval),
+            results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval),
                                  io.write_json, io.read_json, main_only=True)
             if on_round and ctx.main:
                 on_round(k, results_table(results, teachers))
@@ -243,14 +244,19 @@ def load_head(path: Path):
     return Student.from_pretrained(path).head
 
 
-def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, config: RunConfig, out: Path) -> dict:
-    """Each teacher, the ensembles and every student so far on the held-out set."""
+def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teachers, config: RunConfig,
+                   out: Path) -> dict:
+    """Each teacher, the ensembles and every student so far on the held-out set.
+
+    ``weak`` are round 0's teachers: the weak ensemble keeps their weights in every round (later
+    rounds re-measure the weak teachers' reliability against the students too), so that it is the
+    same yardstick for every student."""
     items = evalset.items.copy()
     models = {t: items[score_column(t)].to_numpy() for t in config.teacher_names()}
     # the weak no-reference teachers' ensemble (what round 0 learns from; a full-reference teacher
     # sees the clean clip, which a no-reference model never does) and, from round 1 on, the
     # ensemble of this round's no-reference teachers, which includes every earlier student
-    models["ensemble"] = teachers.consensus(items, weak_only=True)
+    models["ensemble"] = weak.consensus(items, weak_only=True)
     student_scores = {student_teacher_name(j): score_items(h, evalset.features, evalset.base) for j, h in enumerate(heads)}
     items = items.assign(**{score_column(name): s for name, s in student_scores.items()})
     if len(heads) > 1:

@@ -68,7 +68,7 @@ def test_registry_lists_every_family():
     assert set(NAMES) == {
         "blur", "noise", "jpeg", "resize", "darken", "brighten",
         "motion_blur", "contrast", "h264", "h265", "vp9", "av1", "saturation",
-        "stutter", "jitter", "flicker", "framerate", "resize_h264",
+        "stutter", "jitter", "flicker", "framerate", "resize_h264", "sharpen",
     }  # fmt: skip
 
 
