@@ -143,7 +143,8 @@ def cmd_list(args) -> int:
         for table in (BACKBONES, BACKBONE_FAMILIES):
             for name in table.names():
                 t.add_row(*table.describe(name))
-        t.caption = "student.motion appends 12 frame-difference statistics; student.temporal the change of per-frame features"
+        t.caption = ("student.motion appends 12 frame-difference statistics; student.temporal the change of per-frame "
+                     "features; student.nss 32 natural-scene statistics")
     _console().print(t)
     return 0
 

@@ -74,5 +74,5 @@ def first_line(docstring: str) -> str:
 def split_description(line: str, name: str) -> tuple[str, str]:
     usage, sep, text = line.partition(" — ")
     if sep and usage.startswith("``") and usage.endswith("``"):
-        return usage.strip("`"), text
-    return name, line
+        return usage.strip("`"), text.replace("``", "")
+    return name, line.replace("``", "")
