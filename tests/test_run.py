@@ -283,6 +283,7 @@ def test_full_reference_teachers_teacher_only_variants_and_lofo(tiny_config, tmp
     assert info["reliability_across"]["score:fr:psnr"] > 0.7
 
     lofo = pd.read_parquet(run / "lofo.parquet")
+    assert not (run / "lofo_scratch").exists()  # the held-out rounds' scratch folder is removed
     assert set(lofo.family) == {"blur", "darken", "noise"}
     assert set(lofo.model) == {"student r0", "ensemble", "pyiqa:piqe", "fr:psnr", "fr:gmsd"}
     assert set(lofo[lofo.model.str.startswith("fr:")].kind) == {"reference"}

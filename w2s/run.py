@@ -69,8 +69,8 @@ def run(
     if stop_after == "evalset":
         return ctx.folder.root
     if train_rounds(ctx, pool, evalset, on_round, stop_after) and config.eval.lofo != "none":
-        ctx.cached(ctx.folder.lofo, lambda: leave_one_family_out(ctx, pool), io.write_parquet, pd.read_parquet,
-                   main_only=True)
+        # every process takes part: the held-out rounds train their heads together
+        ctx.cached(ctx.folder.lofo, lambda: leave_one_family_out(ctx, pool), io.write_parquet, pd.read_parquet)
     ctx.barrier()
     return ctx.folder.root
 
@@ -424,31 +424,37 @@ class Context:
 
 def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
     """Each training family held out in turn: the rounds (``eval.lofo: first``: round 0 only) are run
-    again, in a scratch folder, on the pool without that family's items, and every round's student
-    and the teachers' ensemble are scored on its ladders (:mod:`w2s.lofo`)."""
+    again, in a scratch folder of the run (shared by every process, so a launch of several runs it
+    as it runs the rounds; removed once the table is written), on the pool without that family's
+    items, and every round's student and the teachers' ensemble are scored on its ladders
+    (:mod:`w2s.lofo`). A killed computation resumes at the stage it had reached."""
     import dataclasses
-    import tempfile
+    import shutil
 
     from w2s import lofo
 
     config = ctx.config
+    scratch = ctx.folder.root / "lofo_scratch"
 
     def fit(family: str) -> dict[str, np.ndarray]:
         rest = {f: v for f, v in config.distortions.items() if f != family}
-        with tempfile.TemporaryDirectory(prefix="w2s-lofo-") as scratch:
-            held = dataclasses.replace(config, name="lofo", output_dir=scratch, distortions=rest,
-                                       rounds=1 if config.eval.lofo == "first" else config.rounds)
-            sub = Context(held, ctx.accelerator)
-            sub.backbone_info = ctx.backbone_info
-            heads = train_rounds(sub, pool)
-            dist = distortion_pairs(pool.restrict(set(rest)).items, config.pairs.gap1_p, config.pairs.gap2_p)
-            teachers = Teachers.of_round(pool.restrict({*rest, *config.teacher_only}), [], dist, held)
+        held = dataclasses.replace(config, name=f"without_{family}", output_dir=str(scratch), distortions=rest,
+                                   rounds=1 if config.eval.lofo == "first" else config.rounds)
+        sub = Context(held, ctx.accelerator)
+        sub.backbone_info = ctx.backbone_info
+        heads = train_rounds(sub, pool)
+        dist = distortion_pairs(pool.restrict(set(rest)).items, config.pairs.gap1_p, config.pairs.gap2_p)
+        teachers = Teachers.of_round(pool.restrict({*rest, *config.teacher_only}), [], dist, held)
         scores = {student_teacher_name(k): score_items(h, pool.features, pool.base) for k, h in enumerate(heads)}
         scores["ensemble"] = teachers.consensus(pool.items, weak_only=True)
         return scores
 
     log.info("leave-one-family-out over %s (%s)", ", ".join(config.distortions), config.eval.lofo)
-    return lofo.leave_one_family_out(pool.items, pool.features, config, fit=fit, progress=True)
+    table = lofo.leave_one_family_out(pool.items, pool.features, config, fit=fit, progress=True)
+    ctx.barrier()
+    if ctx.main:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return table
 
 
 # ----------------------------------------------------------------------------- setup helpers
