@@ -66,7 +66,8 @@ def cmd_lofo(args) -> int:
     from w2s.config import load_run_config
     from w2s.label import load_labels
     from w2s.lofo import summarize_lofo
-    from w2s.run import Context, Labels, leave_one_family_out
+    from w2s.round import Labels
+    from w2s.run import Context, leave_one_family_out
     from w2s.train import default_accelerator
 
     config = load_run_config(args.run)

@@ -42,7 +42,7 @@ def lofo_section(folder) -> str:
 
 
 def write_report(config: RunConfig):
-    from w2s.run import results_table
+    from w2s.round import results_table
     from w2s.run_folder import RunFolder
 
     folder = RunFolder(config.run_dir)
