@@ -6,7 +6,7 @@ import pytest
 
 from w2s.pairs import pair_weights, teacher_pairs
 from w2s.reliability import across_reliability, cross_content_pairs
-from w2s.train import pair_weights as loss_weights
+from w2s.train import loss_weights
 
 
 def pool(n_videos=6, levels=3, seed=0):

@@ -14,9 +14,9 @@ from w2s.label import (
     LabelJob,
     label_pool,
     load_labels,
-    variant_share,
-    share_videos,
     score_column,
+    share_videos,
+    variant_share,
 )
 from w2s.media.samplers import UniformSampler
 from w2s.pairs import distortion_pairs, teacher_pairs, teacher_reliability

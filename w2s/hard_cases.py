@@ -73,7 +73,7 @@ def mine_hard_cases(pool, pairs, oof, teachers, config, round_index) -> pd.DataF
 
     ``pairs`` are the previous round's pairs, ``oof`` the out-of-fold scores of a
     student trained on them (:func:`out_of_fold_scores`) and ``teachers`` the
-    round's (:class:`w2s.run.Teachers`). With ``hard_cases.across_contents`` the
+    round's (:class:`w2s.round.Teachers`). With ``hard_cases.across_contents`` the
     candidates are pairs of two contents, and a pair of two variants takes the
     full-reference teachers' label where there are any.
     """

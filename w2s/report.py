@@ -23,9 +23,9 @@ def markdown_table(df: pd.DataFrame) -> str:
 
 def pair_sources(pairs: pd.DataFrame, shares: dict | None) -> pd.DataFrame:
     """Pairs per source and each source's share of the loss."""
-    from w2s.train import pair_weights
+    from w2s.train import loss_weights
 
-    weights = pd.Series(pair_weights(pairs.source, shares), index=pairs.index)
+    weights = pd.Series(loss_weights(pairs.source, shares), index=pairs.index)
     out = pairs.groupby("source").size().rename("pairs").to_frame()
     out["share"] = weights.groupby(pairs.source).sum() / weights.sum()
     return out.sort_values("pairs", ascending=False).reset_index()

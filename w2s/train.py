@@ -26,7 +26,6 @@ from w2s.losses import LOSSES, confidence_penalty
 log = logging.getLogger(__name__)
 
 
-
 def default_accelerator() -> Accelerator:
     """The Accelerator of a plain call: the GPU where there is one (a launch brings its own)."""
     return Accelerator(cpu=not torch.cuda.is_available())
@@ -37,7 +36,7 @@ def share_group(source: str) -> str:
     return "hard" if source.startswith("hard_") else source
 
 
-def pair_weights(sources: pd.Series, shares: dict | None) -> np.ndarray:
+def loss_weights(sources: pd.Series, shares: dict | None) -> np.ndarray:
     """Per-pair loss weights that give each source group its share of the loss (``train.shares``).
 
     A batch is a random sample of all pairs, so a group's expected part of the
@@ -59,7 +58,7 @@ def pair_tensors(pairs: pd.DataFrame, index: dict[str, int], train: TrainConfig)
     ia = torch.tensor(pairs.a.map(index).to_numpy(), dtype=torch.long)
     ib = torch.tensor(pairs.b.map(index).to_numpy(), dtype=torch.long)
     p = torch.tensor(pairs.p.to_numpy(), dtype=torch.float32)
-    w = torch.as_tensor(pair_weights(pairs.source, train.shares), dtype=torch.float32)
+    w = torch.as_tensor(loss_weights(pairs.source, train.shares), dtype=torch.float32)
     return ia, ib, p, w
 
 

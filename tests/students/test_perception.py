@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from students import BACKBONES, check_backbone, make_backbone
-from students.motion import MOTION_DIM, motion_features, temporal_feature_change
 from students.base import BackboneBase
+from students.motion import MOTION_DIM, motion_features, temporal_feature_change
 from students.perception import Perception
 from w2s.errors import W2SError
 from w2s.media.decode import read_clip
