@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from w2s.errors import W2SError
-from w2s.registry import first_line
+from w2s.registry import DescribedByDocstring
 
 
 def draw_rng(family: str, seed: int) -> random.Random:
@@ -21,7 +21,7 @@ def draw_rng(family: str, seed: int) -> random.Random:
     return random.Random(f"w2s-distortion:{family}:{seed}")
 
 
-class LadderDistortion:
+class LadderDistortion(DescribedByDocstring):
     """A distortion whose levels 1..N are the strengths listed in a ladder.
 
     Subclasses set ``name``, ``DEFAULT_LADDER``, ``STRENGTH`` (what a ladder
@@ -45,11 +45,6 @@ class LadderDistortion:
     # shifted, cropped or re-timed variant (jitter, stutter, frame-rate drops) is not: its frames
     # differ from the reference by the motion itself, so such teachers abstain on it
     aligned: bool = True
-
-    @classmethod
-    def describe(cls) -> str:
-        """One line for ``w2s list distortions``: the first line of the class docstring."""
-        return first_line(cls.__doc__ or cls.__name__)
 
     def __init__(self, ladder: list | None = None):
         if ladder is None:

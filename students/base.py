@@ -9,20 +9,16 @@ from __future__ import annotations
 import torch
 
 from w2s.media.clip import Clip
-from w2s.registry import first_line
+from w2s.registry import DescribedByDocstring
 
 
-class BackboneBase:
+class BackboneBase(DescribedByDocstring):
     name: str = ""  # set by the constructor
     dim: int = 0  # feature length, set by the constructor
     # several label workers may call embed() at once (no per-call state)
     thread_safe: bool = True
     # the constructor accepts device= (loaded straight onto it); others are moved with .to(device)
     takes_device: bool = False
-
-    @classmethod
-    def describe(cls) -> str:
-        return first_line(cls.__doc__ or cls.__name__)
 
     def embed(self, clip: Clip) -> torch.Tensor:
         raise NotImplementedError

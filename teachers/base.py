@@ -6,10 +6,10 @@ first line of the class docstring, so a teacher documents itself once.
 
 from __future__ import annotations
 
-from w2s.registry import first_line
+from w2s.registry import DescribedByDocstring
 
 
-class TeacherBase:
+class TeacherBase(DescribedByDocstring):
     name: str = ""  # FAMILY:ARG, set by the constructor
     # several label workers may call score() at once (no per-call state)
     thread_safe: bool = True
@@ -18,10 +18,6 @@ class TeacherBase:
     # scores a variant against its clean clip (Clip.reference) and abstains on clean clips: its
     # pairs are a source of their own, and its reliability is measured against the other such
     full_reference: bool = False
-
-    @classmethod
-    def describe(cls) -> str:
-        return first_line(cls.__doc__ or cls.__name__)
 
     @staticmethod
     def check(arg: str) -> None:

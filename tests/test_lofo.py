@@ -1,23 +1,26 @@
-import logging
+"""Leave-one-family-out through the run's own rounds, on a synthetic pool with a known answer."""
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from w2s.config import PairsConfig, RunConfig, StudentConfig, TrainConfig
+from w2s import round as rounds
+from w2s.config import EvalConfig, PairsConfig, RunConfig, StudentConfig, TrainConfig
 from w2s.lofo import (
     LOFO_COLUMNS,
     SUMMARY_COLUMNS,
-    drop_family_pairs,
     family_srcc,
-    holdout_pairs,
     leave_one_family_out,
     lofo_markdown,
-    round0_pairs,
     summarize_lofo,
 )
-from w2s.train import score_items, train_head
+from w2s.round import Labels
+from w2s.run import Context, train_rounds
+from w2s.run import leave_one_family_out as run_lofo
+from w2s.train import default_accelerator, score_items
 
 CONTENTS = 6
 FAMILIES = ("A", "B", "C")
@@ -51,6 +54,7 @@ def synthetic_pool(seed=0):
                     "score:table:good": -float(level) + 0.01 * c,
                     "score:table:weak": -float(level) if family == "A" else 0.0,
                     "base": 0.0,
+                    "params": "{}",
                 }
             )
             c_cue = 3.0 * level if family == "C" else 0.0
@@ -58,22 +62,50 @@ def synthetic_pool(seed=0):
     return pd.DataFrame(rows), torch.tensor(feats, dtype=torch.float32)
 
 
-def tiny_config(**pairs) -> RunConfig:
+def tiny_config(out, **pairs) -> RunConfig:
     return RunConfig(
         seed=0,
+        output_dir=str(out),
+        rounds=1,
         teachers=["table:good", "table:weak"],
         distortions={f: None for f in FAMILIES},
         pairs=PairsConfig(teacher_pairs=300, **pairs),
-        student=StudentConfig(hidden=0, dropout=0.0),
+        student=StudentConfig(hidden=0, dropout=0.0, motion=False),
         train=TrainConfig(epochs=10, batch_size=64, lr=0.05),
+        eval=EvalConfig(source="none", lofo="first"),
     )
 
 
+def context(config) -> Context:
+    ctx = Context(config, default_accelerator())
+    ctx.backbone_info = {"name": "synthetic", "dim": 4, "parameters": 1}
+    return ctx
+
+
 @pytest.fixture(scope="module")
-def lofo():
+def trained(tmp_path_factory):
+    """The run's LOFO on the synthetic pool, recording the pairs each held-out student trained on."""
     items, features = synthetic_pool()
-    config = tiny_config()
-    df = leave_one_family_out(items, features, config)
+    config = tiny_config(tmp_path_factory.mktemp("lofo"))
+    seen = []
+    real = rounds.train_head
+
+    def recording(features_, pairs, index, *args, **kwargs):
+        family = dict(zip(items.item_id, items.family))
+        seen.append({family[i] for i in (*pairs.a, *pairs.b)})
+        return real(features_, pairs, index, *args, **kwargs)
+
+    rounds.train_head = recording
+    try:
+        df = run_lofo(context(config), Labels(items, features))
+    finally:
+        rounds.train_head = real
+    return items, config, df, seen
+
+
+@pytest.fixture(scope="module")
+def lofo(trained):
+    items, config, df, _ = trained
     return items, config, df
 
 
@@ -87,9 +119,9 @@ def test_table_has_one_row_per_model_and_family(lofo):
     _, _, df = lofo
     assert list(df.columns) == LOFO_COLUMNS
     assert len(df) == 4 * len(FAMILIES)  # student, ensemble, two teachers
-    assert list(dict.fromkeys(df.model)) == ["student", "ensemble", "table:good", "table:weak"]
+    assert list(dict.fromkeys(df.model)) == ["student r0", "ensemble", "table:good", "table:weak"]
+    assert list(dict.fromkeys(df.kind)) == ["student", "ensemble", "teacher"]
     assert (df.contents == CONTENTS).all()
-    assert df[df.kind != "student"].train_pairs.isna().all()
 
 
 def test_teachers_scored_on_their_raw_columns(lofo):
@@ -105,19 +137,19 @@ def test_teachers_scored_on_their_raw_columns(lofo):
 def test_student_ranks_the_opposite_family_backwards(lofo):
     _, _, df = lofo
     # A and B teach the same feature direction, so each generalises to the other ...
-    assert srcc_of(df, "student", "A") > 0.5
-    assert srcc_of(df, "student", "B") > 0.5
+    assert srcc_of(df, "student r0", "A") > 0.5
+    assert srcc_of(df, "student r0", "B") > 0.5
     # ... while C moves that feature the other way
-    assert srcc_of(df, "student", "C") < 0
+    assert srcc_of(df, "student r0", "C") < 0
 
 
-def test_control_student_trained_with_c_ranks_it_forwards(lofo):
+def test_control_student_trained_with_c_ranks_it_forwards(lofo, tmp_path):
     # the backwards C above comes from holding C out, not from features that cannot rank it
     items, config, _ = lofo
     _, features = synthetic_pool()
-    index = {item: i for i, item in enumerate(items.item_id)}
-    head, _ = train_head(features, round0_pairs(items, config), index, config.student, config.train, config.seed)
-    value, _ = family_srcc(score_items(head, features), items, "C")
+    config = dataclasses.replace(config, output_dir=str(tmp_path))
+    heads = train_rounds(context(config), Labels(items, features))
+    value, _ = family_srcc(score_items(heads[0], features), items, "C")
     assert value > 0.5
 
 
@@ -125,13 +157,13 @@ def test_summary_flags_the_backwards_family(lofo):
     _, _, df = lofo
     summary = summarize_lofo(df).set_index("model")
     assert list(summary.reset_index().columns) == SUMMARY_COLUMNS
-    student = summary.loc["student"]
+    student = summary.loc["student r0"]
     assert student.worst_family == "C"
-    assert student.worst_srcc == pytest.approx(srcc_of(df, "student", "C"))
+    assert student.worst_srcc == pytest.approx(srcc_of(df, "student r0", "C"))
     assert student.backwards == 1
     assert student.worst_gap_family == "C"
-    assert student.worst_gap == pytest.approx(srcc_of(df, "student", "C") - 1.0)
-    assert student.mean_srcc == pytest.approx(np.mean([srcc_of(df, "student", f) for f in FAMILIES]))
+    assert student.worst_gap == pytest.approx(srcc_of(df, "student r0", "C") - 1.0)
+    assert student.mean_srcc == pytest.approx(np.mean([srcc_of(df, "student r0", f) for f in FAMILIES]))
     good = summary.loc["table:good"]
     assert good.mean_srcc == 1.0 and good.backwards == 0 and good.worst_gap == 0.0
     weak = summary.loc["table:weak"]
@@ -147,53 +179,11 @@ def test_markdown_section_lists_every_family(lofo):
     assert all("table:good" in line for line in family_rows)  # the best teacher on each family
 
 
-def test_student_trained_on_the_held_out_pairs(lofo):
-    items, config, df = lofo
-    student = df[df.model == "student"].set_index("family")
-    for family in FAMILIES:
-        assert student.train_pairs[family] == len(holdout_pairs(items, family, config))
-
-
-def test_dropping_a_family_removes_every_pair_touching_it():
-    items, _ = synthetic_pool()
-    config = tiny_config()
-    pairs = round0_pairs(items, config)
-    c_items = set(items.item_id[items.family == "C"])
-    touches = pairs.a.isin(c_items) | pairs.b.isin(c_items)
-    assert touches.any() and (~touches).any()  # else the filter below proves nothing
-    kept = drop_family_pairs(pairs, items, "C")
-    assert not (kept.a.isin(c_items) | kept.b.isin(c_items)).any()
-    assert len(kept) == int((~touches).sum())  # nothing else is dropped
-    assert set(kept.source) == {"teacher", "distortion"}
-
-
-def test_holdout_pairs_keep_clean_clips_and_other_families():
-    items, _ = synthetic_pool()
-    pairs = holdout_pairs(items, "C", tiny_config(ensemble="reliability"))
-    touched = set(pairs.a) | set(pairs.b)
-    family = items.set_index("item_id").family
-    assert "C" not in set(family[list(touched)])
-    assert {"", "A", "B"} <= set(family[list(touched)])
-    # every distortion pair of A and B survives: 6 per (content, family) ladder of 4
-    assert (pairs.source == "distortion").sum() == CONTENTS * 2 * 6
-
-
-def test_plugged_in_builder_sees_no_held_out_item_and_cannot_leak_one(caplog):
-    items, _ = synthetic_pool()
-    seen = []
-
-    def leaky(subset, config):
-        seen.append(set(subset.family))
-        # a builder that wrongly reads the whole pool: pairs every item with the next one
-        ids = items.item_id.to_numpy()
-        return pd.DataFrame({"a": ids[:-1], "b": ids[1:], "p": 0.9, "source": "custom", "round": 0})
-
-    with caplog.at_level(logging.WARNING, logger="w2s.lofo"):
-        pairs = holdout_pairs(items, "B", tiny_config(), make_pairs=leaky)
-    assert seen == [{"", "A", "C"}]
-    b_items = set(items.item_id[items.family == "B"])
-    assert len(pairs) and not (pairs.a.isin(b_items) | pairs.b.isin(b_items)).any()
-    assert "touching held-out family B" in caplog.text
+def test_each_held_out_student_never_trains_on_its_family(trained):
+    items, config, _, seen = trained
+    # one head per held-out family (round 0 only), in the order A, B, C; clean clips always stay
+    assert seen == [{"", "B", "C"}, {"", "A", "C"}, {"", "A", "B"}]
+    assert not (config.run_dir / "lofo_scratch").exists()  # the scratch rounds are removed
 
 
 def test_family_srcc_reads_the_severity_order():
@@ -207,4 +197,4 @@ def test_family_srcc_reads_the_severity_order():
 def test_unknown_family_is_refused():
     items, features = synthetic_pool()
     with pytest.raises(ValueError, match="no items of family"):
-        leave_one_family_out(items, features, tiny_config(), families=["D"])
+        leave_one_family_out(items, tiny_config("unused"), fit=lambda family: {}, families=["D"])

@@ -2,10 +2,10 @@
 
 The eval set's OOD families measure generalisation, but choosing settings by
 them spends the held-out set. LOFO measures the same thing inside the training
-pool: for each training family f, train a round-0 head on pairs that touch no
-item of f (its distortion pairs go, and so does every teacher pair with a
-family-f item on either side; the clean clips stay), then score the family-f
-ladders of the pool. The ground truth is the known severity order, so no human
+pool: for each training family f, the run's rounds are trained again on the
+pool without f's items (its distortion pairs go, and so does every teacher
+pair that would touch one; the clean clips stay: :func:`w2s.run.leave_one_family_out`),
+then each student scores the family-f ladders of the pool. The ground truth is the known severity order, so no human
 score and no held-out item is needed.
 
 Per family the student is set against each teacher's raw scores and the
@@ -25,34 +25,20 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
-import torch
 
 from w2s.config import RunConfig
 from w2s.evaluate import severity_groups
 from w2s.label import score_column
 from w2s.metrics import grouped_srcc
-from w2s.pairs import (
-    distortion_pairs,
-    ensemble_score,
-    item_index,
-    teacher_matrix,
-    teacher_pairs,
-    teacher_reliability,
-)
-from w2s.reliability import reliability_weights
-from w2s.train import score_items, train_head
 
 log = logging.getLogger(__name__)
 
 STUDENT = "student"
-ENSEMBLE = "ensemble"
-LOFO_COLUMNS = ["model", "kind", "family", "srcc", "contents", "train_pairs"]
+LOFO_COLUMNS = ["model", "kind", "family", "srcc", "contents"]
 SUMMARY_COLUMNS = [
     "model", "kind", "families", "mean_srcc", "worst_family", "worst_srcc",
     "mean_gap", "worst_gap", "worst_gap_family", "backwards",
 ]
-
-PairBuilder = Callable[[pd.DataFrame, RunConfig], pd.DataFrame]
 
 
 def teacher_columns(items: pd.DataFrame, config: RunConfig) -> list[str]:
@@ -62,57 +48,6 @@ def teacher_columns(items: pd.DataFrame, config: RunConfig) -> list[str]:
     if missing:
         raise ValueError(f"items lack the teacher score column(s) {missing}: not the label stage of this config")
     return columns
-
-
-def ensemble_weights_for(items: pd.DataFrame, config: RunConfig) -> np.ndarray:
-    """Teacher weights by the run's rule, with reliability measured on ``items``' own distortion pairs.
-
-    Given the pool without family f, a reliability ensemble cannot have learnt
-    from f's ladders which teacher to trust on f.
-    """
-    columns = teacher_columns(items, config)
-    if config.pairs.ensemble != "reliability":
-        return np.ones(len(columns))
-    dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
-    return reliability_weights(teacher_reliability(items, columns, dist))
-
-
-def round0_pairs(items: pd.DataFrame, config: RunConfig) -> pd.DataFrame:
-    """Round-0 training pairs over ``items`` as the run draws them: teacher pairs plus distortion pairs."""
-    columns = teacher_columns(items, config)
-    weights = ensemble_weights_for(items, config)
-    tp = teacher_pairs(items, columns, weights, config.pairs.teacher_pairs, config.seed, config.pairs.min_confidence)
-    dist = distortion_pairs(items, config.pairs.gap1_p, config.pairs.gap2_p)
-    return pd.concat([tp.assign(round=0), dist.assign(round=0)], ignore_index=True)
-
-
-def drop_family_pairs(pairs: pd.DataFrame, items: pd.DataFrame, families: str | Iterable[str]) -> pd.DataFrame:
-    """``pairs`` without any pair that has an item of ``families`` on either side."""
-    families = {families} if isinstance(families, str) else set(families)
-    held = set(items.item_id[items.family.isin(families)])
-    keep = ~(pairs.a.isin(held) | pairs.b.isin(held))
-    return pairs[keep.to_numpy()].reset_index(drop=True)
-
-
-def holdout_pairs(
-    items: pd.DataFrame, family: str, config: RunConfig, make_pairs: PairBuilder | None = None
-) -> pd.DataFrame:
-    """Training pairs of the pool with ``family`` held out: built over the other items, then filtered.
-
-    The builder only sees the remaining items, so teacher standardisation and
-    reliability carry nothing of ``family``; the filter is the guarantee for a
-    plugged-in builder that reads more than it is given.
-    """
-    if family == "":
-        raise ValueError("the clean clips are not a family: they anchor every ladder and stay in training")
-    rest = items[items.family != family].reset_index(drop=True)
-    pairs = (make_pairs or round0_pairs)(rest, config)
-    kept = drop_family_pairs(pairs, items, family)
-    if len(kept) < len(pairs):
-        log.warning(
-            "lofo: the pair builder gave %d pair(s) touching held-out family %s; dropped", len(pairs) - len(kept), family
-        )
-    return kept
 
 
 def family_srcc(scores: np.ndarray, items: pd.DataFrame, family: str) -> tuple[float, int]:
@@ -126,40 +61,26 @@ def family_srcc(scores: np.ndarray, items: pd.DataFrame, family: str) -> tuple[f
     return grouped_srcc(np.asarray(scores, dtype=np.float64)[rows], gt, groups), counted
 
 
-def _base(items: pd.DataFrame) -> torch.Tensor:
-    # the backbone's own score (a VLM's level-word score) that the head corrects; 0 for a CNN
-    base = items["base"].to_numpy(dtype=np.float32) if "base" in items else np.zeros(len(items), dtype=np.float32)
-    return torch.tensor(base)
-
-
 def leave_one_family_out(
     items: pd.DataFrame,
-    features: torch.Tensor,
     config: RunConfig,
-    accelerator=None,
+    fit: Callable[[str], dict[str, np.ndarray]],
     families: Iterable[str] | None = None,
     progress: bool = False,
-    make_pairs: PairBuilder | None = None,
-    fit: Callable[[str], dict[str, np.ndarray]] | None = None,
 ) -> pd.DataFrame:
-    """Per (model, family) SRCC on the training pool, the student trained without that family.
+    """Per (model, family) SRCC on the training pool, the students trained without that family.
 
-    ``items``/``features`` are a finished label stage (``load_labels``).
-    ``families`` defaults to the configured training families that have items.
-    ``make_pairs(items_subset, config)`` replaces the default round-0 pair
-    builder (teacher + distortion pairs). Columns: model, kind (student |
-    ensemble | teacher), family, srcc, contents (groups scored), train_pairs
-    (the student's pair count; NA for the others). The ensemble standardises
-    each teacher over the whole pool, weighted as the run would weight it
-    without the family. ``progress`` logs each family's line at INFO, not DEBUG.
-
-    ``fit(family)`` replaces the round-0 student: it returns the scores over
-    all items of every model trained without ``family`` (the run passes one
-    that runs all its rounds, :func:`w2s.run.leave_one_family_out`), by name;
-    a name starting with ``student`` is a student row, any other an ensemble row.
+    ``fit(family)`` trains without ``family`` and returns the scores over all
+    ``items`` of every model it made, by name: a name starting with
+    ``student`` is a student row, any other (the teachers' ensemble) an
+    ensemble row. The run passes one that runs its own rounds on the pool
+    without the family (:func:`w2s.run.leave_one_family_out`), so the held-out
+    students learn from exactly the pairs a run builds. ``families`` defaults
+    to the configured training families that have items. Columns: model, kind
+    (student | ensemble | teacher | reference, a full-reference teacher),
+    family, srcc, contents (groups scored). ``progress`` logs each family at
+    INFO, not DEBUG.
     """
-    if len(items) != len(features):
-        raise ValueError(f"{len(items)} items but {len(features)} feature rows: not one label stage")
     present = set(items.family)
     if families is None:
         families = [f for f in config.distortions if f in present]
@@ -169,55 +90,25 @@ def leave_one_family_out(
         if absent:
             raise ValueError(f"no items of family {absent} in the pool (families: {sorted(present - {''})})")
     columns = teacher_columns(items, config)
-    index = item_index(items)
-    base = _base(items)
-    z = teacher_matrix(items, columns)
-    if accelerator is None:
-        from w2s.train import default_accelerator
-
-        # one for every head, as a run uses one for all its rounds (and a launch passes its own)
-        accelerator = default_accelerator()
     level = logging.INFO if progress else logging.DEBUG
-
-    # rows in table order: the student, the ensemble, then each teacher; families in the order given
-    student, ensemble, teachers = [], [], []
     from teachers import teacher_class
 
+    # rows in table order: the students, the ensemble, then each teacher; families in the order given
+    student, ensemble, teachers = [], [], []
     for name, column in zip(config.teacher_names(), columns):
         # a full-reference teacher sees the clean clip, which no student ever does: a reference
         # row, not a competitor the student is measured against
         kind = "reference" if teacher_class(name).full_reference else "teacher"
         for family in families:
             value, contents = family_srcc(items[column].to_numpy(dtype=np.float64), items, family)
-            teachers.append((name, kind, family, value, contents, pd.NA))
+            teachers.append((name, kind, family, value, contents))
     for i, family in enumerate(families):
-        if fit is not None:
-            for name, scores in fit(family).items():
-                value, contents = family_srcc(scores, items, family)
-                kind = "student" if name.startswith(STUDENT) else "ensemble"
-                (student if kind == "student" else ensemble).append((name, kind, family, value, contents, pd.NA))
-                log.log(level, "lofo %d/%d: without %s: %s SRCC %.3f", i + 1, len(families), family, name, value)
-            continue
-        rest = items[items.family != family].reset_index(drop=True)
-        ens, contents = family_srcc(ensemble_score(z, ensemble_weights_for(rest, config)), items, family)
-        ensemble.append((ENSEMBLE, "ensemble", family, ens, contents, pd.NA))
-        pairs = holdout_pairs(items, family, config, make_pairs)
-        if len(pairs):
-            head, _ = train_head(
-                features, pairs, index, config.student, config.train, config.seed, accelerator, base=base
-            )
-            value, contents = family_srcc(score_items(head, features, base), items, family)
-        else:  # nothing left to learn from (one family and no teacher pairs)
-            log.warning("lofo: no training pairs without family %s; its student SRCC is NaN", family)
-            value = float("nan")
-        student.append((STUDENT, "student", family, value, contents, len(pairs)))
-        log.log(
-            level, "lofo %d/%d: without %s, %d pairs: student SRCC %.3f on %s (ensemble %.3f)",
-            i + 1, len(families), family, len(pairs), value, family, ens,
-        )
-    df = pd.DataFrame(student + ensemble + teachers, columns=LOFO_COLUMNS)
-    df["train_pairs"] = df.train_pairs.astype("Int64")
-    return df
+        for name, scores in fit(family).items():
+            value, contents = family_srcc(scores, items, family)
+            kind = "student" if name.startswith(STUDENT) else "ensemble"
+            (student if kind == "student" else ensemble).append((name, kind, family, value, contents))
+            log.log(level, "lofo %d/%d: without %s: %s SRCC %.3f", i + 1, len(families), family, name, value)
+    return pd.DataFrame(student + ensemble + teachers, columns=LOFO_COLUMNS)
 
 
 def family_gaps(df: pd.DataFrame) -> pd.DataFrame:

@@ -67,6 +67,15 @@ class Registry:
         return getattr(importlib.import_module(module), attr)
 
 
+class DescribedByDocstring:
+    """A plugin describes itself once, in its class docstring: ``describe()`` is the first line,
+    the same text ``Registry.describe`` reads without importing the plugin."""
+
+    @classmethod
+    def describe(cls) -> str:
+        return first_line(cls.__doc__ or cls.__name__)
+
+
 def first_line(docstring: str) -> str:
     return docstring.strip().splitlines()[0]
 

@@ -276,7 +276,7 @@ def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
         return scores
 
     log.info("leave-one-family-out over %s (%s)", ", ".join(config.distortions), config.eval.lofo)
-    table = lofo.leave_one_family_out(pool.items, pool.features, config, fit=fit, progress=True)
+    table = lofo.leave_one_family_out(pool.items, config, fit, progress=True)
     ctx.barrier()
     if ctx.main:
         shutil.rmtree(scratch, ignore_errors=True)
