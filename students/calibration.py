@@ -15,6 +15,8 @@ from torch import nn
 class CalibrationHead(nn.Module):
     """Standardise, then a small MLP (or a linear layer when ``hidden == 0``)."""
 
+    prior = None  # the students.prior.TeacherPrior its residual was trained on top of, if any
+
     def __init__(self, dim: int, hidden: int = 128, dropout: float = 0.1):
         super().__init__()
         self.dim, self.hidden, self.dropout = dim, hidden, dropout

@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from students import PERCEPTION_OPTIONS, check_backbone
 from students.calibration import CalibrationHead
+from students.prior import PriorScorer, TeacherPrior
 from w2s.errors import W2SError
 from w2s.media.clip import Clip
 
@@ -33,10 +34,11 @@ def build_perception(backbone: str, options: dict | None = None, extras: dict | 
 
 
 class Student(torch.nn.Module):
-    """``score = base + head(features)``; higher is better.
+    """``score = base + prior + head(features)``; higher is better.
 
     ``base`` is the backbone's own score of the clip (a VLM's level-word score)
-    and 0 for a backbone without one (a CNN).
+    and 0 for a backbone without one (a CNN); ``prior`` is the weak teachers'
+    ensemble (:mod:`students.prior`) for a student trained with one, else 0.
     """
 
     def __init__(
@@ -47,6 +49,7 @@ class Student(torch.nn.Module):
         meta: dict | None = None,
         backbone_options: dict | None = None,
         extras: dict | None = None,
+        prior: TeacherPrior | None = None,
     ):
         super().__init__()
         self.backbone_name = backbone_name
@@ -55,13 +58,16 @@ class Student(torch.nn.Module):
         self.head = head
         self._backbone = backbone  # built on first use: scoring cached features needs none
         self.meta = dict(meta or {})
+        self.prior = prior
+        self._prior_scorer = None  # the prior's teachers, built on first use
 
     @classmethod
-    def from_config(cls, student_config, head: CalibrationHead, meta: dict | None = None) -> Student:
+    def from_config(cls, student_config, head: CalibrationHead, meta: dict | None = None,
+                    prior: TeacherPrior | None = None) -> Student:
         """A student as a run's ``student:`` config section describes it."""
         return cls(
             student_config.backbone, head, meta=meta, backbone_options=student_config.backbone_options,
-            extras=student_config.extras(),
+            extras=student_config.extras(), prior=prior,
         )
 
     @property
@@ -84,6 +90,10 @@ class Student(torch.nn.Module):
 
     def score(self, clip: Clip) -> float:
         features, base = self.backbone.embed_with_base(clip)
+        if self.prior is not None:
+            if self._prior_scorer is None:
+                self._prior_scorer = PriorScorer(self.prior)
+            base = base + self._prior_scorer(clip)
         return float(self.score_features(features[None], torch.tensor([base]))[0])
 
     def save_pretrained(self, path: str | Path) -> None:
@@ -98,6 +108,7 @@ class Student(torch.nn.Module):
             "backbone_options": self.backbone_options,
             **self.extras,
             "head": self.head.config(),
+            "prior": self.prior.to_dict() if self.prior is not None else None,
             "meta": self.meta,
         }
         (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
@@ -124,4 +135,5 @@ class Student(torch.nn.Module):
         return cls(
             config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),
             extras={k: bool(config.get(k, False)) for k in PERCEPTION_OPTIONS},
+            prior=TeacherPrior.from_dict(config.get("prior")),
         )

@@ -249,7 +249,7 @@ def test_full_reference_teachers_teacher_only_variants_and_lofo(tiny_config, tmp
         "teachers=[pyiqa:piqe, fr:psnr, fr:gmsd]", "teacher_only={contrast: [0.5, 0.2]}",
         "eval.ood={h265: [30, 51]}", "pairs.ensemble=reliability", "pairs.fr_pairs=300",
         "hard_cases.across_contents=true", "eval.lofo=first",
-        "train.shares={teacher: 0.5, fr: 0.3, distortion: 0.2, hard: 0.0}",
+        "train.shares={teacher: 0.5, fr: 0.3, distortion: 0.2, hard: 0.0}", "student.prior=teachers",
     ]
     assert main(["run", cfg, *[a for o in overrides for a in ("--set", o)]]) == 0
     run = tmp_path / "runs" / "levers"
@@ -289,6 +289,19 @@ def test_full_reference_teachers_teacher_only_variants_and_lofo(tiny_config, tmp
     assert set(lofo[lofo.model.str.startswith("fr:")].kind) == {"reference"}
     report = (run / "report.md").read_text()
     assert "Leave-one-family-out" in report and "| fr |" in report
+
+    # the prior: the no-reference teacher (piqe; never a full-reference one) standardised over the
+    # training pool, saved with every student; `w2s score` runs piqe again on a file and gets the
+    # same score as the run's evaluation, which read piqe's cached score
+    prior = json.loads((run / "round_01" / "student" / "config.json").read_text())["prior"]
+    assert prior["teachers"] == ["pyiqa:piqe"] and prior["std"][0] > 0
+    pool_piqe = items["score:pyiqa:piqe"]
+    assert prior["mean"][0] == pytest.approx(pool_piqe.mean()) and prior["std"][0] == pytest.approx(pool_piqe.std(ddof=0))
+    evaluated = pd.read_parquet(run / "round_01" / "eval" / "scores.parquet")
+    clean = evaluated[evaluated.family == ""].iloc[0]
+    path = pd.read_parquet(run / "evalset_manifest.parquet").set_index("id").path[clean.video_id]
+    assert main(["score", "--model", str(run / "round_01" / "student"), path, "--out", str(tmp_path / "s.csv")]) == 0
+    assert pd.read_csv(tmp_path / "s.csv").score[0] == pytest.approx(clean["model:student r1"], abs=1e-4)
     # the command computes the same for a finished run, in a file of its own
     assert main(["lofo", str(run)]) == 0
     again = pd.read_parquet(run / "lofo_first.parquet")

@@ -93,6 +93,10 @@ class StudentConfig:
     # append 32 weight-free natural-scene statistics (the MSCN moments BRISQUE and NIQE build on):
     # most artefacts move them one consistent way, where the CNN's features have no prior
     nss: bool = False
+    # the base the calibration branch corrects, besides a VLM's own score: none, or `teachers`
+    # (the round-0 reliability-weighted ensemble of the configured no-reference teachers; the
+    # student keeps their view where its pairs are silent, and runs them when it scores a file)
+    prior: str = "none"
     # calibration branch: hidden width (0: linear) and dropout
     hidden: int = 128
     dropout: float = 0.1
@@ -200,6 +204,8 @@ class RunConfig:
         names = self.teacher_names()
         if len(set(names)) != len(names):
             raise ConfigError(f"teachers: a teacher is named twice in {names}")
+        if self.student.prior not in ("none", "teachers"):
+            raise ConfigError(f"student.prior must be 'none' or 'teachers', got {self.student.prior!r}")
         if self.pairs.ensemble not in ("equal", "reliability"):
             raise ConfigError(f"pairs.ensemble must be 'equal' or 'reliability', got {self.pairs.ensemble!r}")
         if self.train.loss not in ("fidelity", "ranknet", "margin"):

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from students.prior import TeacherPrior
 from w2s import io
 from w2s.config import RunConfig
 from w2s.evaluate import evaluate_scores
@@ -35,6 +36,7 @@ class Labels:
 
     items: pd.DataFrame
     features: torch.Tensor
+    prior: TeacherPrior | None = None  # the teachers' ensemble a student corrects (student.prior)
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -42,8 +44,15 @@ class Labels:
 
     @cached_property
     def base(self) -> torch.Tensor:
-        """The backbone's own score per item (a VLM's level-word score; 0 for a CNN)."""
-        return torch.tensor(self.items["base"].to_numpy(dtype=np.float32))
+        """What a student's branch adds its residual to, per item: the backbone's own score (a VLM's
+        level-word score; 0 for a CNN), plus the teachers' prior when there is one."""
+        base = self.items["base"].to_numpy(dtype=np.float64)
+        if self.prior is not None:
+            base = base + self.prior.of_scores({t: self.items[score_column(t)].to_numpy() for t in self.prior.teachers})
+        return torch.tensor(base.astype(np.float32))
+
+    def with_prior(self, prior: TeacherPrior | None) -> Labels:
+        return self if prior is self.prior else Labels(self.items, self.features, prior)
 
     def restrict(self, families: set[str]) -> Labels:
         """The clean clips and the variants of ``families`` (self when nothing is left out)."""
@@ -51,7 +60,7 @@ class Labels:
         if keep.all():
             return self
         rows = np.flatnonzero(keep.to_numpy())
-        return Labels(self.items.iloc[rows].reset_index(drop=True), self.features[torch.as_tensor(rows)])
+        return Labels(self.items.iloc[rows].reset_index(drop=True), self.features[torch.as_tensor(rows)], self.prior)
 
     def write_scores(self, scores: np.ndarray, path: Path) -> None:
         io.write_parquet(pd.DataFrame({"item_id": self.items.item_id, "score": scores}), path)
@@ -116,6 +125,18 @@ class Teachers:
         columns, (_, across) = self.select(full_reference, weak_only)
         return ensemble_score(teacher_matrix(self.scores if items is None else items, columns), across)
 
+    def prior(self, config: RunConfig) -> TeacherPrior | None:
+        """The configured no-reference teachers' ensemble, on this round's pool, as a student's base
+        (``student.prior: teachers``); None without one."""
+        if config.student.prior == "none":
+            return None
+        columns, (_, across) = self.select(weak_only=True)
+        specs = dict(config.teacher_specs())
+        names = [t for t in config.teacher_names() if score_column(t) in columns]
+        options = {t: {k: v for k, v in specs[t].items() if k != "variant_share"} for t in names}
+        return TeacherPrior.fit({t: self.scores[score_column(t)].to_numpy() for t in names},
+                                dict(zip(names, across)), options)
+
     def summary(self) -> dict:
         w_within, w_across = self.weights
         return {"reliability": self.within, "reliability_across": self.across,
@@ -149,13 +170,23 @@ def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, 
     head, history = train_head(pool.features, pairs, pool.index, config.student, config.train, config.seed + k,
                                accelerator, base=pool.base)
     head.history = history  # written beside the student (train_log.json)
+    head.prior = pool.prior  # saved with the student: it scores base + prior + residual
     return head
 
 
 def load_head(path: Path):
     from students.student import Student
 
-    return Student.from_pretrained(path).head
+    student = Student.from_pretrained(path)
+    student.head.prior = student.prior
+    return student.head
+
+
+def score_labels(head, labels: Labels) -> np.ndarray:
+    """A head's student scores of labelled items: its residual on their features plus their base
+    (with the prior the head was trained on)."""
+    labels = labels.with_prior(head.prior)
+    return score_items(head, labels.features, labels.base)
 
 
 def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teachers, config: RunConfig,
@@ -171,7 +202,7 @@ def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teach
     # sees the clean clip, which a no-reference model never does) and, from round 1 on, the
     # ensemble of this round's no-reference teachers, which includes every earlier student
     models["ensemble"] = weak.consensus(items, weak_only=True)
-    student_scores = {student_teacher_name(j): score_items(h, evalset.features, evalset.base) for j, h in enumerate(heads)}
+    student_scores = {student_teacher_name(j): score_labels(h, evalset) for j, h in enumerate(heads)}
     items = items.assign(**{score_column(name): s for name, s in student_scores.items()})
     if len(heads) > 1:
         models["ensemble + students"] = teachers.consensus(items)

@@ -38,11 +38,12 @@ from w2s.round import (
     evaluate_round,
     load_head,
     results_table,
+    score_labels,
     student_teacher_name,
     train_student,
 )
 from w2s.run_folder import RunFolder, cached
-from w2s.train import default_accelerator, score_items
+from w2s.train import default_accelerator
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,9 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             oof.append(ctx.cached(ctx.folder.round(k - 1).oof, lambda: out_of_fold_scores(
                 pool, pairs, config, round_seed(config, k), ctx.accelerator), pool.write_scores, pool.read_scores))
         teachers = Teachers.of_round(pool, oof, dist, config)
-        weak = weak if k else teachers  # round 0's teachers: the weak ensemble every round is compared with
+        if k == 0:  # round 0's teachers: the weak ensemble every round is compared with, and the prior
+            weak = teachers
+            pool = pool.with_prior(teachers.prior(config))
         ctx.cached(files.teachers, lambda: teachers.summary(), io.write_json, io.read_json, main_only=True)
         ctx.cached(files.scores, lambda: teachers.scores.drop(columns=["params"]), io.write_parquet, pd.read_parquet, main_only=True)
         previous = pairs
@@ -223,10 +226,10 @@ class Context:
             "max_side": self.config.pool.max_side,
             # the 0-100 scale of `w2s score`: the share of this run's training items
             # (clean and distorted) that a clip scores above
-            "train_score_quantiles": np.quantile(score_items(head, pool.features, pool.base),
+            "train_score_quantiles": np.quantile(score_labels(head, pool),
                                                  np.linspace(0, 1, 101)).tolist(),
         }
-        Student.from_config(self.config.student, head, meta=meta).save_pretrained(path)
+        Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
 
@@ -271,7 +274,7 @@ def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
         heads = train_rounds(sub, pool)
         dist = distortion_pairs(pool.restrict(set(rest)).items, config.pairs.gap1_p, config.pairs.gap2_p)
         teachers = Teachers.of_round(pool.restrict({*rest, *config.teacher_only}), [], dist, held)
-        scores = {student_teacher_name(k): score_items(h, pool.features, pool.base) for k, h in enumerate(heads)}
+        scores = {student_teacher_name(k): score_labels(h, pool) for k, h in enumerate(heads)}
         scores["ensemble"] = teachers.consensus(pool.items, weak_only=True)
         return scores
 
