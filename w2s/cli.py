@@ -110,6 +110,83 @@ def cmd_score(args) -> int:
     return 0
 
 
+def _options(pairs: list[str]) -> dict:
+    """``--option KEY=VALUE`` pairs (YAML values: numbers, booleans and lists parse)."""
+    import yaml
+
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise W2SError(f"--option {pair!r}: expected KEY=VALUE, e.g. mos_column=MOS")
+        out[key] = yaml.safe_load(value)
+    return out
+
+
+def _metrics_table(rows: list[dict], title: str):
+    from rich.table import Table
+
+    t = Table("model", "set", "SRCC [95% CI]", "KRCC", "PLCC", "RMSE", "n", "left out", title=title)
+    for m in rows:
+        t.add_row(m["model"], m["dataset"], f"{m['srcc']:.3f} [{m['srcc_lo']:.3f}, {m['srcc_hi']:.3f}]",
+                  f"{m['krcc']:.3f}", f"{m['plcc']:.3f}", f"{m['rmse']:.3f}", str(m["n"]), str(m["n_left_out"]))
+    return t
+
+
+def cmd_evaluate(args) -> int:
+    from w2s.labelled import load_labelled_set
+    from w2s.study.evaluate import evaluate_model
+
+    labelled = load_labelled_set(args.dataset, args.root, **_options(args.option))
+    metrics = evaluate_model(args.model, labelled, Path(args.out), n_boot=args.bootstrap)
+    _console().print(_metrics_table([metrics], f"{args.model} against {labelled.score_name}"))
+    _console().print(f"per-video scores, failures and metrics: {args.out}")
+    return 0
+
+
+def cmd_study(args) -> int:
+    from w2s.labelled import load_labelled_set
+    from w2s.study.study import parse_dataset, study
+
+    options = _options(args.option)
+    sets = []
+    for text in args.dataset:
+        name, spec, root = parse_dataset(text)
+        mine = {k.split(".", 1)[1]: v for k, v in options.items() if k.startswith(f"{name}.")}
+        sets.append((name, load_labelled_set(spec, root, **mine)))
+    stray = sorted({k.split(".", 1)[0] for k in options} - {parse_dataset(t)[0] for t in args.dataset})
+    if stray:
+        raise W2SError(f"--option names set(s) {', '.join(stray)}, which no --dataset defines (use NAME.KEY=VALUE)")
+    if args.vmaf_proxy:
+        from w2s.study.proxy import vmaf_proxy_set
+
+        sets.append(("vmaf-proxy", vmaf_proxy_set(args.run)))
+    if not sets:
+        raise W2SError("w2s study: name at least one --dataset NAME=SPEC:ROOT (or --vmaf-proxy)")
+    report = study(args.run, sets, n_boot=args.bootstrap)
+    _console().print(f"report: {report}")
+    return 0
+
+
+def cmd_calibrate(args) -> int:
+    from rich.table import Table
+
+    from w2s.labelled import load_labelled_set
+    from w2s.study.calibrate import calibrate
+
+    labelled = load_labelled_set(args.dataset, args.root, **_options(args.option))
+    summary = calibrate(args.student, labelled, Path(args.out), fraction=args.fraction, splits=args.splits, seed=args.seed)
+    t = Table("model", "SRCC median", "SRCC IQR", "PLCC median", "PLCC IQR",
+              title=f"{labelled.name}: {args.fraction:.0%} of the {labelled.score_name} for training, "
+                    f"the rest for testing, over {args.splits} splits")
+    for model, m in summary["models"].items():
+        t.add_row(model, f"{m['srcc_median']:.3f}", f"{m['srcc_q25']:.3f}-{m['srcc_q75']:.3f}",
+                  f"{m['plcc_median']:.3f}", f"{m['plcc_q25']:.3f}-{m['plcc_q75']:.3f}")
+    _console().print(t)
+    _console().print(f"calibrated student (split 0's share): {Path(args.out) / 'student'}")
+    return 0
+
+
 def cmd_list(args) -> int:
     from rich.table import Table
 
@@ -206,6 +283,38 @@ def parser() -> argparse.ArgumentParser:
     lo.add_argument("run", help="a run folder whose label stage is finished")
     lo.add_argument("--rounds", default="first", choices=["first", "all"], help="round 0 only, or every round")
     lo.set_defaults(func=cmd_lofo)
+
+    e = sub.add_parser("evaluate", help="score a labelled set (MOS) with a student or a teacher and measure it")
+    e.add_argument("--model", required=True, help="a student folder or a teacher name (pyiqa:piqe)")
+    e.add_argument("--dataset", required=True, help="a preset (konvid1k, live-vqc, ...) or a label file (CSV/TSV/JSON/JSONL/labels.txt)")
+    e.add_argument("--root", required=True, help="the folder that holds the set's videos (and its label file, for a preset)")
+    e.add_argument("--out", required=True, help="output folder: scores.parquet, failures.parquet, metrics.json")
+    e.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="label-file option, e.g. mos_column=MOS, path_column=name, lower_better=true")
+    e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    e.set_defaults(func=cmd_evaluate)
+
+    st = sub.add_parser("study", help="every teacher, the ensemble and every round's student of a run, on labelled sets")
+    st.add_argument("run", help="a run folder")
+    st.add_argument("--dataset", action="append", default=[], metavar="NAME=SPEC:ROOT",
+                    help="a set to study, e.g. konvid=konvid1k:/data/KoNViD_1k (repeat for several)")
+    st.add_argument("--vmaf-proxy", action="store_true",
+                    help="add the run's held-out codec variants with VMAF as the score (a full-reference proxy, not MOS)")
+    st.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                    help="a label-file option for one set, e.g. mine.mos_column=MOS (a generic CSV needs its columns)")
+    st.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    st.set_defaults(func=cmd_study)
+
+    ca = sub.add_parser("calibrate", help="few-shot: refit a student's branch on a share of a set's MOS, test on the rest")
+    ca.add_argument("student", help="a saved student folder (runs/NAME/round_XX/student)")
+    ca.add_argument("--dataset", required=True, help="a preset or a label file, as for evaluate")
+    ca.add_argument("--root", required=True, help="the folder that holds the set's videos")
+    ca.add_argument("--out", required=True, help="output folder: splits, summary and the calibrated student/")
+    ca.add_argument("--fraction", type=float, default=0.2, help="share of the videos whose MOS trains (default 0.2)")
+    ca.add_argument("--splits", type=int, default=10, help="random splits (default 10)")
+    ca.add_argument("--seed", type=int, default=0)
+    ca.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="label-file option, as for evaluate")
+    ca.set_defaults(func=cmd_calibrate)
 
     ls = sub.add_parser("list", help="list teachers, distortions or backbones")
     ls.add_argument("what", choices=["teachers", "distortions", "backbones"])

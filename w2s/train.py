@@ -9,6 +9,7 @@ seconds on a CPU. The same loop runs on one GPU or several unchanged
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 
@@ -72,6 +73,7 @@ def train_head(
     accelerator: Accelerator | None = None,
     norm_rows: np.ndarray | None = None,
     base: torch.Tensor | None = None,
+    init: CalibrationHead | None = None,
 ) -> tuple[CalibrationHead, list[float]]:
     """A calibration head fitted to ``pairs``; returns it (unwrapped, on CPU) and the epoch losses.
 
@@ -79,13 +81,24 @@ def train_head(
     head's input (default: every item any pair touches). ``base`` (N,) is the
     backbone's own score of each item (a VLM's level-word score): the pairs
     are fitted by ``base + head(features)``, so the head learns a residual.
+
+    ``init`` fine-tunes an existing head instead of building a new one: training
+    starts from a copy of it (the caller's head is left untouched), and it keeps
+    its input standardisation, so ``norm_rows`` and ``student``'s shape are unused.
     """
     accelerator = accelerator or default_accelerator()
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
-    head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout)
-    if norm_rows is None:
-        norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
-    head.set_normalization(features[torch.as_tensor(norm_rows)])
+    if init is not None:
+        if init.dim != features.shape[1]:
+            raise W2SError(f"the head to fine-tune takes {init.dim} features, but the items have {features.shape[1]}")
+        # its standardisation is part of what it learnt: the statistics of the items it was trained on,
+        # which its weights assume; refitting them to a few new items would move every input under it
+        head = copy.deepcopy(init).cpu().requires_grad_(True)
+    else:
+        head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout)
+        if norm_rows is None:
+            norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
+        head.set_normalization(features[torch.as_tensor(norm_rows)])
 
     ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train)
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)

@@ -520,6 +520,7 @@ def _assemble(
         mos_range=preset.mos_range,
         failures=failed,
         root=root,
+        score_name="DMOS" if preset.lower_better else "MOS",
     )
 
 

@@ -28,6 +28,7 @@ class LabelledSet:
     mos_range: tuple[float, float] | None = None  # the scale the file's scores use, for plots
     failures: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=FAILURE_COLUMNS))
     root: Path | None = None
+    score_name: str = "MOS"  # what the scores are, as tables and plots name them (DMOS, a VMAF proxy, ...)
 
     @property
     def target(self) -> np.ndarray:

@@ -56,7 +56,8 @@ def _save(fig: Figure, path) -> Path:
     return path
 
 
-def plot_srcc_per_round(table: pd.DataFrame, path, refs: pd.DataFrame | None = None, title: str = "SRCC per round") -> Path:
+def plot_srcc_per_round(table: pd.DataFrame, path, refs: pd.DataFrame | None = None, title: str = "SRCC per round",
+                        ylabel: str = "SRCC against MOS") -> Path:
     """One line per dataset: SRCC (y) of each round's student (x), with bootstrap error bars if given.
 
     ``table`` has ``dataset``, ``round``, ``srcc`` and optionally ``srcc_lo`` /
@@ -74,6 +75,9 @@ def plot_srcc_per_round(table: pd.DataFrame, path, refs: pd.DataFrame | None = N
         x, y = group["round"].to_numpy(), group["srcc"].to_numpy(dtype=float)
         if has_ci:
             err = np.vstack([y - group["srcc_lo"].to_numpy(dtype=float), group["srcc_hi"].to_numpy(dtype=float) - y])
+            # a percentile interval of a tiny set need not hold its point estimate (most resamples of
+            # 2 videos are ties, NaN): no bar beyond the point rather than a plotting error
+            err = np.nan_to_num(np.clip(err, 0.0, None))
             handle = ax.errorbar(x, y, yerr=err, marker="o", capsize=3)
             colors[dataset] = handle.lines[0].get_color()
         else:
@@ -89,7 +93,7 @@ def plot_srcc_per_round(table: pd.DataFrame, path, refs: pd.DataFrame | None = N
                 entries.setdefault(r["dataset"], []).append((line, f"{r['dataset']}: {model}"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # rounds are whole numbers
     ax.set_xlabel("self-training round")
-    ax.set_ylabel("SRCC against MOS")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     legend = [e for group in entries.values() for e in group]
