@@ -21,6 +21,8 @@ setup: $(BIN)/.installed
 
 demo: setup
 	$(BIN)/w2s run configs/quickstart.yaml
+	# the run's held-out codec variants with VMAF as the score: a full-reference proxy, not human MOS
+	$(BIN)/w2s study runs/quickstart --vmaf-proxy
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -42,19 +42,20 @@ LABELS = [
 ]
 NSS_DIM = 32
 
-# cumulative: each lever keeps the ones above it
+# cumulative: each lever keeps the ones above it; the last is the quickstart now
 LEVERS = {
     "baseline": [],
     "fr_teachers": [f"teachers=[pyiqa:piqe, pyiqa:entropy, {FR}]"],
     "reliability_2axis": ["pairs.ensemble=reliability"],
-    "nss": ["student.nss=true"],
-    "hard_across": ["hard_cases.across_contents=true"],
-    "shares_teacher_up": ["train.shares={teacher: 0.6, fr: 0.2, distortion: 0.1, hard: 0.1}"],
+    "teacher_prior": ["student.prior=teachers"],
+    "fr_within": ["pairs.fr_scope=within"],
+    "students_within": ["pairs.student_votes=within"],
 }
-# alternatives, each measured on top of one cumulative lever: the teacher prior is the quickstart now;
-# the others did not help and were left out
+# alternatives, each measured on top of another lever (its base, listed before it), and left out
 ALTERNATIVES = {
-    "teacher_prior": ("reliability_2axis", ["student.prior=teachers"]),
+    "nss": ("reliability_2axis", ["student.nss=true"]),
+    "hard_across": ("nss", ["hard_cases.across_contents=true"]),
+    "shares_teacher_up": ("hard_across", ["train.shares={teacher: 0.6, fr: 0.2, distortion: 0.1, hard: 0.1}"]),
     "teacher_only_alt": ("reliability_2axis", [
         "teacher_only={saturation: [0.7, 0.45, 0.2, 0.0], jitter: null, flicker: null, sharpen: null}"]),
     "shares_distortion_up_alt": ("reliability_2axis", ["train.shares={teacher: 0.4, fr: 0.3, distortion: 0.2, hard: 0.1}"]),

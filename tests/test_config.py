@@ -108,3 +108,17 @@ def test_paper_recipe_names_the_score_table_a_user_must_supply():
     assert set(config.distortions) == {"resize", "blur", "noise", "darken", "brighten", "jitter", "stutter", "h264", "h265"}
     with pytest.raises(W2SError, match="teacher_scores/dover_lsvq.csv: no such file"):
         check_names(config)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("student.prior=ensemble", "student.prior must be 'none' or 'teachers', got 'ensemble'"),
+    ("pairs.fr_scope=across", "pairs.fr_scope must be 'any' or 'within', got 'across'"),
+    ("pairs.student_votes=never", "pairs.student_votes must be 'both' or 'within', got 'never'"),
+])
+def test_choice_keys_name_the_key_and_the_choices(override, message, tmp_path):
+    from w2s.errors import ConfigError
+
+    (tmp_path / "c.yaml").write_text("name: t\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(tmp_path / "c.yaml", [override])
+    assert message in str(err.value)

@@ -14,6 +14,7 @@ from w2s.pairs import (
     teacher_matrix,
     teacher_pairs,
     teacher_reliability,
+    within_content_pairs,
 )
 from w2s.reliability import reliability_weights
 
@@ -78,6 +79,36 @@ def test_teacher_pairs_cover_clean_and_distorted_items():
     tp = teacher_pairs(items, ["score:t1", "score:t2"], np.ones(2), n_pairs=10, seed=0)
     assert len(tp) == 10  # all pairs of 5 items
     assert set(tp.a) | set(tp.b) == set(items.item_id)
+
+
+def test_within_content_pairs_never_join_two_contents():
+    items = pd.DataFrame({"video_id": ["v", "v", "v", "w", "w", "x"]})
+    rows = np.arange(6)
+    ia, ib = within_content_pairs(items, rows, n_pairs=100, seed=0)
+    # every pair of one content: 3 of v, 1 of w, none of x (a single variant)
+    assert sorted(map(tuple, np.sort(np.stack([ia, ib], 1), axis=1).tolist())) == [(0, 1), (0, 2), (1, 2), (3, 4)]
+    assert 0 < (ia > ib).sum() < 4  # random orientation
+    capped = within_content_pairs(items, rows, n_pairs=2, seed=0)
+    assert len(capped[0]) == 2 and all(items.video_id[a] == items.video_id[b] for a, b in zip(*capped))
+    again = within_content_pairs(items, rows, n_pairs=2, seed=0)
+    assert all(np.array_equal(x, y) for x, y in zip(capped, again))
+
+
+def test_fr_pairs_within_content_are_labelled_with_the_within_weights():
+    items = small_items()
+    variants = np.flatnonzero((items.family != "").to_numpy())
+    tp = teacher_pairs(items, ["score:t1", "score:t2"], (np.array([1.0, 0.0]), np.array([0.0, 1.0])), 10, 0,
+                       rows=variants, source="fr", within_content=True)
+    assert len(tp) == 3 and set(tp.source) == {"fr"}  # the 3 pairs of v's variants
+    # within weights: t1 alone; t1 scores blur@1 (4) above blur@2 (3): z gap 1/sd(t1)
+    z = standardize(items["score:t1"].to_numpy())
+    row = tp[(tp.a == "v#blur@1") & (tp.b == "v#blur@2")]
+    if row.empty:
+        row = tp[(tp.a == "v#blur@2") & (tp.b == "v#blur@1")]
+        expected = norm.cdf((z[2] - z[1]) / math.sqrt(2))
+    else:
+        expected = norm.cdf((z[1] - z[2]) / math.sqrt(2))
+    assert row.p.iloc[0] == pytest.approx(expected)
 
 
 def test_reliability_is_accuracy_on_known_pairs():

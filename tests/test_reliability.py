@@ -83,3 +83,27 @@ def test_loss_shares_give_each_source_its_share():
     assert share.to_dict() == pytest.approx({"teacher": 0.4, "fr": 0.3, "distortion": 0.2, "hard": 0.1})
     assert loss_weights(sources, None).tolist() == [1.0] * 100
     assert loss_weights(sources, {"teacher": 1.0})[70:].tolist() == [0.0] * 30  # a source left out gets none
+
+
+@pytest.mark.parametrize("votes", ["both", "within"])
+def test_a_recycled_student_votes_across_contents_only_when_asked(votes, tmp_path):
+    import torch
+
+    from w2s.config import load_config
+    from w2s.pairs import distortion_pairs
+    from w2s.round import Labels, Teachers
+
+    items = pool().rename(columns={"score:good": "score:pyiqa:piqe", "score:copy": "score:pyiqa:entropy"})
+    (tmp_path / "c.yaml").write_text("name: t\n")
+    config = load_config(tmp_path / "c.yaml", ["teachers=[pyiqa:piqe, pyiqa:entropy]", "pairs.ensemble=reliability",
+                                f"pairs.student_votes={votes}"])
+    labels = Labels(items.assign(base=0.0, params="{}"), torch.zeros(len(items), 2))
+    dist = distortion_pairs(items, 0.9, 0.99)
+    # a student that agrees with the truth everywhere: it earns a weight on both axes out of fold
+    teachers = Teachers.of_round(labels, [items.quality.to_numpy()], dist, config)
+    within, across = teachers.weights
+    assert teachers.columns[-1] == "score:student r0" and within[-1] > 0.4
+    if votes == "both":
+        assert across[-1] > 0.4
+    else:
+        assert across[-1] == 0.0 and (across[:2] > 0).all()  # the weak teachers keep theirs

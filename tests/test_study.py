@@ -95,3 +95,11 @@ def test_study_errors_are_one_line(args, message, tmp_path, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_list_datasets_names_every_preset(capsys):
+    from w2s.labelled.presets import PRESETS
+
+    assert main(["list", "datasets"]) == 0
+    out = capsys.readouterr().out
+    assert len(PRESETS) == 13 and all(p.name in out for p in PRESETS)

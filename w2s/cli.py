@@ -217,6 +217,19 @@ def cmd_list(args) -> int:
         for name in DISTORTIONS.names():
             d = DISTORTIONS.resolve(name)()
             t.add_row(name, str(d.levels), ", ".join(map(str, d.ladder)), DISTORTIONS.describe(name)[1])
+    elif args.what == "datasets":
+        from w2s.labelled.presets import PRESETS
+
+        t = Table(caption="w2s evaluate --dataset PRESET --root DIR; override any field with --option KEY=VALUE; "
+                          "what could not be confirmed for each: README, Presets")
+        t.add_column("preset", no_wrap=True)
+        t.add_column("label file", overflow="fold")
+        t.add_column("score column", overflow="fold")
+        t.add_column("range", no_wrap=True)
+        for p in PRESETS:
+            score = f"{p.mos_column} ({'lower' if p.lower_better else 'higher'} is better)"
+            span = "-" if p.mos_range is None else f"{p.mos_range[0]:g} to {p.mos_range[1]:g}"
+            t.add_row(p.name, p.label_file[-1], score, span)
     else:
         from students import BACKBONE_FAMILIES, BACKBONES
 
@@ -316,8 +329,8 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="label-file option, as for evaluate")
     ca.set_defaults(func=cmd_calibrate)
 
-    ls = sub.add_parser("list", help="list teachers, distortions or backbones")
-    ls.add_argument("what", choices=["teachers", "distortions", "backbones"])
+    ls = sub.add_parser("list", help="list teachers, distortions, backbones or labelled-set presets")
+    ls.add_argument("what", choices=["teachers", "distortions", "backbones", "datasets"])
     ls.add_argument("--run", default=None, help="with teachers: a run folder, to show each teacher's reliability")
     ls.set_defaults(func=cmd_list)
     return p

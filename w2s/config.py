@@ -52,6 +52,16 @@ class PairsConfig:
     # random pairs among distorted variants (any contents and families) labelled by the
     # consensus of the full-reference teachers (`fr:`); 0 or no such teacher: none
     fr_pairs: int = 20000
+    # which variants an fr pair joins: `any` (two contents or one) or `within` (one content: variants
+    # of different families and levels). PSNR-like metrics compare a variant with its own
+    # reference, so their scale is only known to hold within one content (Huynh-Thu & Ghanbari,
+    # "Scope of validity of PSNR", 2008); across contents the no-reference teachers' prior stays
+    fr_scope: str = "any"
+    # which pairs a recycled student labels as a teacher: `both` (within content and across, with
+    # its out-of-fold weight on each axis) or `within` (one content only). With fr_scope: within a
+    # student's view across contents comes from the weak teachers alone; voting with it there
+    # echoes their view back with the student's errors, round after round
+    student_votes: str = "both"
     # cross-content pairs drawn (seeded) to measure each teacher's across-contents reliability
     reliability_pairs: int = 5000
     # target probability that the milder of two distortion levels is better, for a
@@ -206,6 +216,10 @@ class RunConfig:
             raise ConfigError(f"teachers: a teacher is named twice in {names}")
         if self.student.prior not in ("none", "teachers"):
             raise ConfigError(f"student.prior must be 'none' or 'teachers', got {self.student.prior!r}")
+        if self.pairs.fr_scope not in ("any", "within"):
+            raise ConfigError(f"pairs.fr_scope must be 'any' or 'within', got {self.pairs.fr_scope!r}")
+        if self.pairs.student_votes not in ("both", "within"):
+            raise ConfigError(f"pairs.student_votes must be 'both' or 'within', got {self.pairs.student_votes!r}")
         if self.pairs.ensemble not in ("equal", "reliability"):
             raise ConfigError(f"pairs.ensemble must be 'equal' or 'reliability', got {self.pairs.ensemble!r}")
         if self.train.loss not in ("fidelity", "ranknet", "margin"):

@@ -80,6 +80,27 @@ def draw_pairs(n_items: int, n_pairs: int, seed: int) -> tuple[np.ndarray, np.nd
     return pairs[:, 0], pairs[:, 1]
 
 
+def within_content_pairs(items: pd.DataFrame, rows: np.ndarray, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Up to ``n_pairs`` pairs of two of ``rows`` of one content (every such pair when there are fewer),
+    seeded, in random orientation."""
+    video = items.video_id.to_numpy()[rows]
+    ia, ib = [], []
+    for v in np.unique(video):
+        mine = rows[video == v]
+        a, b = np.triu_indices(len(mine), k=1)
+        ia.append(mine[a])
+        ib.append(mine[b])
+    ia = np.concatenate(ia) if ia else np.zeros(0, dtype=np.int64)
+    ib = np.concatenate(ib) if ib else np.zeros(0, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    if len(ia) > n_pairs:
+        keep = np.sort(rng.choice(len(ia), size=n_pairs, replace=False))
+        ia, ib = ia[keep], ib[keep]
+    flip = rng.random(len(ia)) < 0.5
+    ia, ib = np.where(flip, ib, ia), np.where(flip, ia, ib)
+    return ia, ib
+
+
 def pair_weights(items: pd.DataFrame, ia: np.ndarray, ib: np.ndarray, weights) -> np.ndarray:
     """Teacher weights per pair: one vector for every pair, or ``(within, across)``: a pair of one
     content is labelled by the teachers weighted for that axis, a pair of two contents by the other
@@ -94,14 +115,18 @@ def pair_weights(items: pd.DataFrame, ia: np.ndarray, ib: np.ndarray, weights) -
 
 def teacher_pairs(
     items: pd.DataFrame, teacher_columns: list[str], weights, n_pairs: int, seed: int, min_confidence: float = 0.0,
-    rows: np.ndarray | None = None, source: str = "teacher",
+    rows: np.ndarray | None = None, source: str = "teacher", within_content: bool = False,
 ) -> pd.DataFrame:
-    """Random pairs over ``rows`` of the items (default all: clean and distorted, across contents),
-    labelled by the teachers; ``weights`` as :func:`pair_weights` takes them."""
+    """Random pairs over ``rows`` of the items (default all: clean and distorted, across contents;
+    ``within_content``: only pairs of one content), labelled by the teachers; ``weights`` as
+    :func:`pair_weights` takes them."""
     z = teacher_matrix(items, teacher_columns)
     rows = np.arange(len(items)) if rows is None else np.asarray(rows)
-    ia, ib = draw_pairs(len(rows), n_pairs, seed)
-    ia, ib = rows[ia], rows[ib]
+    if within_content:
+        ia, ib = within_content_pairs(items, rows, n_pairs, seed)
+    else:
+        ia, ib = draw_pairs(len(rows), n_pairs, seed)
+        ia, ib = rows[ia], rows[ib]
     p = combined_probability(z, ia, ib, pair_weights(items, ia, ib, weights))
     keep = np.abs(p - 0.5) >= min_confidence
     ids = items.item_id.to_numpy()

@@ -111,6 +111,9 @@ class Teachers:
             weights = (reliability_weights(within), reliability_weights(across))
         else:
             weights = (np.ones(len(columns)), np.ones(len(columns)))
+        if config.pairs.student_votes == "within":
+            n = len(config.teacher_names())
+            weights = (weights[0], np.concatenate([weights[1][:n], np.zeros(len(columns) - n)]))
         return cls(scores, columns, full_reference, within, across, weights, len(config.teacher_names()))
 
     def select(self, full_reference: bool = False, weak_only: bool = False) -> tuple[list[str], tuple]:
@@ -157,7 +160,8 @@ def build_pairs(pool: Labels, teachers: Teachers, dist: pd.DataFrame, previous: 
     if fr_columns and config.pairs.fr_pairs:
         variants = np.flatnonzero((pool.items.family != "").to_numpy())
         parts.append(teacher_pairs(teachers.scores, fr_columns, fr_weights, config.pairs.fr_pairs, config.seed + 1,
-                                   config.pairs.min_confidence, rows=variants, source="fr"))
+                                   config.pairs.min_confidence, rows=variants, source="fr",
+                                   within_content=config.pairs.fr_scope == "within"))
     parts = [p.assign(round=k) for p in [*parts, dist]]
     if k > 0:
         parts.append(previous[previous.source.str.startswith("hard_")])  # keeping the round they were found in

@@ -26,7 +26,13 @@ from pathlib import Path
 import pandas as pd
 
 from w2s.errors import W2SError
-from w2s.labelled.presets import FORMATS, Preset, closest_presets, find_preset, preset_names
+from w2s.labelled.presets import (
+    FORMATS,
+    Preset,
+    closest_presets,
+    find_preset,
+    preset_names,
+)
 from w2s.labelled.set import FAILURE_COLUMNS, LabelledSet
 
 logger = logging.getLogger(__name__)

@@ -40,7 +40,7 @@ def write_lossless(clip, path: Path) -> None:
     from imageio_ffmpeg import get_ffmpeg_exe
 
     frames = (clip.frames.clamp(0, 1) * 255.0).round().to(dtype=torch.uint8)
-    t, _, h, w = frames.shape
+    _, _, h, w = frames.shape
     tmp = path.with_name(f".{path.name}.part")
     cmd = [get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
            "-s", f"{w}x{h}", "-framerate", f"{clip.fps or 25.0:.6f}", "-i", "pipe:0",

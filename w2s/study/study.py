@@ -182,20 +182,20 @@ def _fmt_ci(row) -> str:
 
 
 def _report(run: Path, summary: pd.DataFrame, gains: pd.DataFrame, plots: list[Path], sets: dict) -> str:
-    lines = [f"# Study: {run.name} against human-rated sets", "",
-             "SRCC with 95% bootstrap CI (videos resampled), KRCC, and PLCC / RMSE after the 4-parameter "
+    intro = ("SRCC with 95% bootstrap CI (videos resampled), KRCC, and PLCC / RMSE after the 4-parameter "
              "logistic fit; n: videos scored; left out: label rows or videos that could not be used "
              "(reasons in `study/SET/MODEL/failures.parquet`). Full-reference teachers are left out: a "
-             "human-rated set gives no clean original to compare with.", ""]
+             "human-rated set gives no clean original to compare with.")
+    lines = [f"# Study: {run.name} against human-rated sets", "", intro, ""]
     for name, s in summary.groupby("dataset", sort=False):
         labelled = sets[name]
         about = [labelled.name] if labelled.name != name else []
         about += [f"{len(labelled)} videos", f"{len(labelled.failures)} label rows left out", f"scores: {labelled.score_name}"]
         lines += [f"## {name} ({', '.join(about)})", ""]
         if labelled.score_name == "VMAF proxy":
-            lines += ["VMAF of the run's held-out codec variants against their clean clips: a full-reference "
-                      "proxy for quality, **not human opinion scores**. It ranks across contents as a MOS set "
-                      "does, which is what it is here for.", ""]
+            lines += [("VMAF of the run's held-out codec variants against their clean clips: a full-reference "
+                       "proxy for quality, **not human opinion scores**. It ranks across contents as a MOS set "
+                       "does, which is what it is here for."), ""]
         lines += ["| model | SRCC [95% CI] | KRCC | PLCC | RMSE | n | left out |", "|---|---|---|---|---|---|---|"]
         for r in s.itertuples():
             lines.append(f"| {r.model} | {_fmt_ci(r)} | {r.krcc:.3f} | {r.plcc:.3f} | {r.rmse:.3f} | {r.n} | {r.left_out} |")
@@ -206,8 +206,8 @@ def _report(run: Path, summary: pd.DataFrame, gains: pd.DataFrame, plots: list[P
         lines += [f"| {m} | {r.srcc:.3f} | {r.plcc:.3f} |" for m, r in mean.iterrows()] + [""]
     if len(gains):
         lines += ["## Weak-to-strong gain", "",
-                  "The last student minus a reference on the same videos, with a 95% paired-bootstrap CI "
-                  "(a CI above 0: the student is better on this set beyond resampling noise).", "",
+                  ("The last student minus a reference on the same videos, with a 95% paired-bootstrap CI "
+                   "(a CI above 0: the student is better on this set beyond resampling noise)."), "",
                   "| set | student | against | metric | gain [95% CI] |", "|---|---|---|---|---|"]
         lines += [f"| {g.dataset} | {g.student} | {g.against} ({g.role}) | {g.metric.upper()} | "
                   f"{g.gain:+.3f} [{g.lo:+.3f}, {g.hi:+.3f}] |" for g in gains.itertuples()] + [""]
