@@ -60,6 +60,7 @@ class Student(torch.nn.Module):
         self.meta = dict(meta or {})
         self.prior = prior
         self._prior_scorer = None  # the prior's teachers, built on first use
+        self.device = "cpu"  # where the prior's teachers run (the backbone goes where .to() sends it)
 
     @classmethod
     def from_config(cls, student_config, head: CalibrationHead, meta: dict | None = None,
@@ -92,7 +93,7 @@ class Student(torch.nn.Module):
         features, base = self.backbone.embed_with_base(clip)
         if self.prior is not None:
             if self._prior_scorer is None:
-                self._prior_scorer = PriorScorer(self.prior)
+                self._prior_scorer = PriorScorer(self.prior, self.device)
             base = base + self._prior_scorer(clip)
         return float(self.score_features(features[None], torch.tensor([base]))[0])
 

@@ -22,6 +22,14 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
         for name in ("DONE", "scores.parquet", "pairs.parquet", "teachers.json", "student/config.json", "student/model.safetensors", "eval/metrics.json"):
             assert (r / name).exists(), f"round_{k:02d}/{name}"
 
+    # every student folder carries its model card: where it came from, its figures, its teachers' licences
+    card = (run / "round_01" / "student" / "README.md").read_text()
+    metrics = json.loads((run / "round_01" / "eval" / "metrics.json").read_text())
+    assert "round 1 of the run `e2e`" in card and "`pyiqa:piqe`, `pyiqa:entropy`" in card
+    assert f"| student r1 | {metrics['student r1']['id_srcc']:.3f} |" in card
+    assert "| student r0 | " in card.split("## What it learned from")[1]  # r0 among round 1's teachers
+    assert "PolyForm-Noncommercial" in card and "trainable" not in card.split("## Licences")[1]
+
     items = pd.read_parquet(run / "label" / "items.parquet")
     assert len(items) == 4 * (1 + 6)  # 4 clips, each clean + 3 families x 2 levels
     assert items.item_id.is_unique

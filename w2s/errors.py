@@ -22,3 +22,7 @@ class MediaError(W2SError):
 
 class MissingWeightsError(W2SError):
     """A weight file is not where it was looked for."""
+
+
+class InputError(W2SError):
+    """Something handed to the Python API cannot be scored (a missing file, frames of the wrong shape)."""

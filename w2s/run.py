@@ -111,6 +111,8 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             if on_round and ctx.main:
                 on_round(k, results_table(results, teachers))
         if ctx.main:
+            ctx.write_card(k, results if evalset is not None else None)
+        if ctx.main:
             io.mark_done(files.root)
         if stop_after == f"round:{k}":
             return None
@@ -232,6 +234,26 @@ class Context:
         Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
+
+    def write_card(self, k: int, metrics: dict | None) -> None:
+        """The round-k student's model card (README.md in its folder), with the held-out table if any."""
+        from students import BACKBONE_FAMILIES, BACKBONES, split_spec
+        from w2s.model_card import write_model_card
+
+        files = self.folder.round(k)
+        saved = io.read_json(files.student / "config.json")
+        family, arg = split_spec(saved["backbone"])
+        description = (BACKBONES.describe(arg) if family is None else BACKBONE_FAMILIES.describe(family))[1]
+        meta = saved.get("meta", {})
+        student = {"name": f"{self.config.name} student r{k}", "backbone": saved["backbone"], "description": description,
+                   "backbone_options": saved.get("backbone_options"),
+                   "extras": {o: saved.get(o, False) for o in ("motion", "temporal", "nss")},
+                   "prior": (saved.get("prior") or {}).get("teachers", []), "round": k,
+                   "sampler": meta.get("sampler"), "max_side": meta.get("max_side"),
+                   "trainable_share": meta.get("trainable_share", float("nan"))}
+        run = {"name": self.config.name, "teachers": self.config.teacher_names(),
+               "reliability": io.read_json(files.teachers), "metrics": metrics, "versions": _versions()}
+        write_model_card(files.student, student, run)
 
     def write_failures(self) -> None:
         """Every file the run could not use, from the scans and the label stages, with its reason."""
