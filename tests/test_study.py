@@ -61,8 +61,15 @@ def test_study_on_the_vmaf_proxy_reproduces_the_runs_own_evaluation(tiny_run, tm
     assert {p: p.stat().st_mtime_ns for p in study.rglob("scores.partial.jsonl")} == before
 
 
-def test_evaluate_and_calibrate_commands(tiny_run, tmp_path, capsys):
+def test_evaluate_and_calibrate_commands(tiny_run, tmp_path, capsys, monkeypatch):
+    from students.perception import Perception
+
+    calls = []
+    embed = Perception.embed_with_base
+    monkeypatch.setattr(Perception, "embed_with_base", lambda self, clip: calls.append(clip.id) or embed(self, clip))
     assert main(["study", str(tiny_run), "--vmaf-proxy", "--bootstrap", "20"]) == 0
+    assert len(calls) == 4  # 4 proxy videos embedded once, though two rounds' students score them
+    monkeypatch.undo()
     proxy = tiny_run / "study" / "vmaf_proxy_videos"
     student = tiny_run / "round_01" / "student"
     assert main(["evaluate", "--model", str(student), "--dataset", str(proxy / "labels.txt"), "--root", str(proxy),

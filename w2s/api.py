@@ -116,7 +116,13 @@ class Scorer:
 
     def score_files(self, paths: Iterable[str | Path], progress: bool = True) -> pd.DataFrame:
         """One row per file: path, score, score_100, status, error. A file that cannot be read or scored
-        gets ``status=failed`` and the reason, and the others go on (what ``w2s score`` writes)."""
+        gets ``status=failed`` and the reason, and the others go on (what ``w2s score`` writes).
+
+        >>> import w2s
+        >>> w2s.load("pyiqa:entropy").score_files(["missing.mp4"], progress=False)[["path", "status", "error"]]
+                  path  status                       error
+        0  missing.mp4  failed  missing.mp4: no such file
+        """
         from w2s.score import scale_100
 
         rows = []

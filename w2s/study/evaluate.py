@@ -109,18 +109,20 @@ def evaluate_model(
     max_side: int | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    scorer=None,
 ) -> dict:
     """Score every video of ``labelled`` with ``model`` and write scores, failures and metrics to ``out``.
 
     ``model`` is a student folder or a teacher name, as ``w2s score --model``
-    takes it; frames are sampled as ``w2s score`` samples them (``sampler_spec``
+    takes it (``scorer``, if given, scores in its place: anything with ``.score(clip)``); frames are sampled as ``w2s score`` samples them (``sampler_spec``
     and ``max_side`` override the student's saved ones). A rerun on the same
     ``out`` reuses every score in the cache and scores only the rest; videos
     that failed are tried again. Returns the dict written to ``metrics.json``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    scorer, saved_sampler, saved_side, _ = load_scorer(model)
+    loaded, saved_sampler, saved_side, _ = load_scorer(model)
+    scorer = scorer or loaded  # a study hands in students that share one embedding per video
     sampler = make_sampler(sampler_spec or saved_sampler or DEFAULT_SAMPLER)
     side = max_side if max_side is not None else saved_side
     _check_settings(out, {"model": model, "sampler": sampler.spec(), "max_side": side})
