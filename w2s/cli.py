@@ -343,8 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("httpx", "urllib3", "timm", "accelerate"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # third-party INFO lines ("Network [PIQE] is created") are not the user's business unless -v
+    for noisy in ("httpx", "urllib3", "timm", "accelerate", "pyiqa"):
+        logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
     try:
         return args.func(args)
     except W2SError as e:
