@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from fractions import Fraction
 
-import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,6 +21,7 @@ from w2s.labelled.set import LabelledSet
 from w2s.media.decode import read_clip
 from w2s.media.sources import package_data_dir
 from w2s.study import calibrate as C
+from w2s.testing.media import write_video
 
 BLURS = [round(0.3 * k, 1) for k in range(12)]  # Gaussian blur radius per video
 SAMPLER = {"name": "uniform", "num_frames": 2}
@@ -35,18 +34,6 @@ def mos_of(radius: float) -> float:
     return 5.0 - 1.2 * radius
 
 
-def write_video(path, frames: list[np.ndarray], fps: int = 25) -> None:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "10"}
-        stream.time_base = Fraction(1, fps)
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
 
 
 def blurred_videos(root, photo: str, blurs) -> list[str]:

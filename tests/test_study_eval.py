@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from fractions import Fraction
 
-import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,9 +14,11 @@ from w2s import metrics as M
 from w2s.errors import W2SError
 from w2s.labelled.set import LabelledSet
 from w2s.media.sources import package_data_dir
+from w2s.metrics import fit_logistic4_params
 from w2s.study import evaluate as E
 from w2s.study.bootstrap import metrics_with_ci, paired_gain_ci
-from w2s.study.plots import fit_logistic4_params, plot_scatter, plot_srcc_per_round
+from w2s.study.plots import plot_scatter, plot_srcc_per_round
+from w2s.testing.media import write_video
 
 KEYS = ["srcc", "krcc", "plcc", "rmse"]
 
@@ -133,18 +133,6 @@ MOS = [4.6, 4.1, 3.0, 3.3, 1.5]  # known scores, one pair out of the blur order 
 SAMPLER = {"name": "uniform", "num_frames": 4}
 
 
-def write_video(path, frames: list[np.ndarray], fps: int = 25) -> None:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "10"}
-        stream.time_base = Fraction(1, fps)
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
 
 
 @pytest.fixture(scope="module")

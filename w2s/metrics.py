@@ -20,12 +20,12 @@ def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.n
     return (b1 - b2) / (1.0 + np.exp(z)) + b2
 
 
-def fit_logistic4(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Predictions mapped onto the ground-truth scale; identity if the fit fails."""
+def fit_logistic4_params(pred, gt) -> np.ndarray | None:
+    """The parameters (b1, b2, b3, b4) of the best fit of ``gt`` by ``logistic4(pred)``; None if none fits."""
     pred = np.asarray(pred, dtype=np.float64)
     gt = np.asarray(gt, dtype=np.float64)
     spread = pred.std() or 1.0
-    best, best_err = pred, np.inf
+    best, best_err = None, np.inf
     # least squares on a sigmoid has local minima: start from a few slopes, keep the best
     for slope in (spread, spread / 4, spread * 4):
         p0 = [gt.max(), gt.min(), float(np.median(pred)), slope]
@@ -35,13 +35,18 @@ def fit_logistic4(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
                 params, _ = optimize.curve_fit(logistic4, pred, gt, p0=p0, maxfev=20000)
         except (RuntimeError, ValueError):
             continue
-        mapped = logistic4(pred, *params)
-        err = float(np.mean((mapped - gt) ** 2))
+        err = float(np.mean((logistic4(pred, *params) - gt) ** 2))
         if np.isfinite(err) and err < best_err:
-            best, best_err = mapped, err
+            best, best_err = params, err
+    return best
+
+
+def fit_logistic4(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Predictions mapped onto the ground-truth scale; identity if the fit fails."""
+    params = fit_logistic4_params(pred, gt)
     # a degenerate set (constant predictions, too few points) cannot be fitted: the
     # raw scores are the honest fallback
-    return best
+    return np.asarray(pred, dtype=np.float64) if params is None else logistic4(np.asarray(pred, dtype=np.float64), *params)
 
 
 def _valid(pred, gt) -> tuple[np.ndarray, np.ndarray]:

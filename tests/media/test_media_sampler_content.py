@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 
 import av
 import numpy as np
@@ -18,6 +17,7 @@ from w2s.media.samplers import (
     UniformSampler,
     make_sampler,
 )
+from w2s.testing.media import write_video as _write_video
 
 SIZE = (144, 320)  # (height, width) of the spliced test clip
 
@@ -34,17 +34,7 @@ def first_frames(path, count: int, size=SIZE) -> list[np.ndarray]:
 
 
 def write_video(path, frames: list[np.ndarray], fps: int = 25) -> None:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "18"}
-        stream.time_base = Fraction(1, fps)
-        for i, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame.pts = i
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
+    _write_video(path, frames, fps, crf=18)
 
 
 def decode_all(path) -> np.ndarray:

@@ -7,7 +7,6 @@ no display is needed.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,37 +14,11 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from scipy import optimize
 
-from w2s.metrics import logistic4, plcc, srcc
+from w2s.metrics import fit_logistic4_params, logistic4, plcc, srcc
 
 SIZE = (8.0, 4.5)  # inches
 DPI = 100  # so a figure is SIZE * DPI pixels: 800 x 450
-
-
-def fit_logistic4_params(pred, gt) -> np.ndarray | None:
-    """The parameters (b1, b2, b3, b4) that :func:`w2s.metrics.fit_logistic4` finds; None if no fit works.
-
-    The same starts and the same choice of the lowest squared error as
-    ``fit_logistic4`` (which returns only the mapped values), so the curve drawn
-    is the mapping behind the PLCC shown.
-    """
-    pred = np.asarray(pred, dtype=np.float64)
-    gt = np.asarray(gt, dtype=np.float64)
-    spread = pred.std() or 1.0
-    best, best_err = None, np.inf
-    for slope in (spread, spread / 4, spread * 4):
-        p0 = [gt.max(), gt.min(), float(np.median(pred)), slope]
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                params, _ = optimize.curve_fit(logistic4, pred, gt, p0=p0, maxfev=20000)
-        except (RuntimeError, ValueError):
-            continue
-        err = float(np.mean((logistic4(pred, *params) - gt) ** 2))
-        if np.isfinite(err) and err < best_err:
-            best, best_err = params, err
-    return best
 
 
 def _save(fig: Figure, path) -> Path:
