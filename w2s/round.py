@@ -208,7 +208,9 @@ def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teach
     models["ensemble"] = weak.consensus(items, weak_only=True)
     student_scores = {student_teacher_name(j): score_labels(h, evalset) for j, h in enumerate(heads)}
     items = items.assign(**{score_column(name): s for name, s in student_scores.items()})
-    if len(heads) > 1:
+    if len(heads) > 1 and config.pairs.student_votes == "both":
+        # (with student_votes: within the students weigh nothing across contents, so this row would
+        # be the weak teachers again under another name)
         models["ensemble + students"] = teachers.consensus(items)
     models.update(student_scores)
     io.write_parquet(items.drop(columns=["params"]).assign(**{f"model:{m}": s for m, s in models.items()}),
