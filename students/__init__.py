@@ -27,6 +27,7 @@ BACKBONES = Registry(
     "backbone",
     {
         "efficientnet_lite0": "students.efficientnet_lite:EfficientNetLite0",
+        "efficientnet_lite2": "students.efficientnet_lite:EfficientNetLite2",
     },
 )
 
