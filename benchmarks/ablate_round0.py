@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from students.efficientnet_lite import _STAGE_CHANNELS
+from students.efficientnet_lite import EfficientNetLite0
 from students.motion import MOTION_DIM
 from w2s.config import load_run_config
 from w2s.evaluate import evaluate_scores
@@ -54,7 +54,7 @@ def main(argv=None) -> int:
         keep = [i for i in range(feats.shape[1]) if not backbone_dim <= i < backbone_dim + motion]
         feature_sets["multi-scale mean+std, no motion"] = keep
     if config.student.backbone == "efficientnet_lite0":
-        offset = 2 * sum(_STAGE_CHANNELS)
+        offset = 2 * sum(EfficientNetLite0.STAGE_CHANNELS)
         feature_sets["global pool (head mean)"] = slice(offset, offset + 1280)
     first = next(iter(feature_sets))
     temporal = [f for f in ("stutter", "jitter", "flicker", "framerate") if f in set(ev.family)]

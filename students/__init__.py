@@ -7,7 +7,11 @@ A backbone is named by a spec:
 - ``timm:MODEL_NAME``: any timm image model, e.g. ``timm:resnet18``,
   ``timm:convnext_tiny`` (:mod:`students.timm_backbone`);
 - ``vlm:PATH_OR_ID``: a vision-language model's features and its own score
-  (``students.vlm_backbone``).
+  (``students.vlm_backbone``);
+- a list of plain or ``timm:`` specs, e.g. ``[efficientnet_lite0,
+  efficientnet_lite2]``: their features side by side, each block balanced in
+  the head (:mod:`students.multi`); its options are given per backbone,
+  ``{efficientnet_lite2: {weights: PATH}}``.
 
 ``make_backbone(spec, **options)`` builds one (``motion=True`` /
 ``temporal=True`` wrap it in :class:`students.perception.Perception`);
@@ -27,6 +31,7 @@ BACKBONES = Registry(
     "backbone",
     {
         "efficientnet_lite0": "students.efficientnet_lite:EfficientNetLite0",
+        "efficientnet_lite2": "students.efficientnet_lite:EfficientNetLite2",
     },
 )
 
@@ -62,12 +67,35 @@ def split_spec(spec: str) -> tuple[str | None, str]:
     return family, arg
 
 
-def backbone_class(spec: str):
-    """(class, ARG or None) that a spec builds; the class carries the backbone's facts."""
+def is_multi(spec) -> bool:
+    """Whether ``spec`` is a list of backbones (:mod:`students.multi`)."""
+    return isinstance(spec, (list, tuple))
+
+
+def spec_label(spec) -> str:
+    """A spec as one line of text: a list as its names joined by commas."""
+    return ",".join(spec) if is_multi(spec) else str(spec)
+
+
+def backbone_class(spec):
+    """(class, ARG or None) that a spec builds; the class carries the backbone's facts.
+    A list builds a :class:`students.multi.MultiBackbone` with the list as its ARG."""
+    if is_multi(spec):
+        from students.multi import MultiBackbone
+
+        return MultiBackbone, list(spec)
     family, arg = split_spec(spec)
     if family is None:
         return BACKBONES.resolve(arg), None
     return BACKBONE_FAMILIES.resolve(family), arg
+
+
+def describe_spec(spec) -> str:
+    """One line on what a spec is: its class's description (each part's, for a list)."""
+    if is_multi(spec):
+        return "; ".join(f"{s}: {describe_spec(s)}" for s in spec)
+    family, arg = split_spec(spec)
+    return (BACKBONES.describe(arg) if family is None else BACKBONE_FAMILIES.describe(family))[1]
 
 
 def _check_options(spec: str, cls, has_arg: bool, options: dict) -> None:
@@ -81,7 +109,7 @@ def _check_options(spec: str, cls, has_arg: bool, options: dict) -> None:
         raise W2SError(f"backbone {spec!r} takes no option {', '.join(map(repr, unknown))} (its options: {allowed})")
 
 
-def check_backbone(spec: str, **options) -> None:
+def check_backbone(spec, **options) -> None:
     """Raise a one-line :class:`W2SError` if ``spec`` (and any ``options``) cannot name a backbone.
 
     Loads no weights: plain names are looked up in ``BACKBONES``, families run
@@ -93,11 +121,18 @@ def check_backbone(spec: str, **options) -> None:
     for key, value in perception.items():
         if not isinstance(value, bool):
             raise W2SError(f"backbone option {key} must be true or false, got {value!r}")
-    if arg is not None:
+    if is_multi(spec):
+        cls.check(arg)
+        for name, opts in options.items():
+            if name not in arg or not isinstance(opts, dict):
+                raise W2SError(f"backbone options of a list are {{NAME: {{option: value}}}} with NAME in {arg}, "
+                               f"got {name!r}: {opts!r}")
+            check_backbone(name, **opts)
+    elif arg is not None:
         cls.check(arg)
 
 
-def make_backbone(spec: str, *, motion: bool = False, temporal: bool = False, nss: bool = False, **options):
+def make_backbone(spec, *, motion: bool = False, temporal: bool = False, nss: bool = False, **options):
     """Build the backbone named by ``spec``; with ``motion``, ``temporal`` or ``nss``, wrapped in a Perception.
 
     >>> make_backbone("timm:resnet18", pretrained=False, motion=True).dim  # doctest: +SKIP
@@ -113,4 +148,5 @@ def make_backbone(spec: str, *, motion: bool = False, temporal: bool = False, ns
     return backbone
 
 
-__all__ = ["BACKBONES", "BACKBONE_FAMILIES", "backbone_class", "check_backbone", "make_backbone", "split_spec"]
+__all__ = ["BACKBONES", "BACKBONE_FAMILIES", "backbone_class", "check_backbone", "describe_spec", "is_multi", "make_backbone",
+           "spec_label", "split_spec"]

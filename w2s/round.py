@@ -37,6 +37,8 @@ class Labels:
     items: pd.DataFrame
     features: torch.Tensor
     prior: TeacherPrior | None = None  # the teachers' ensemble a student corrects (student.prior)
+    # the head's block scales when the features come from several backbones (students.multi)
+    blocks: list | None = None
 
     @cached_property
     def index(self) -> dict[str, int]:
@@ -52,7 +54,7 @@ class Labels:
         return torch.tensor(base.astype(np.float32))
 
     def with_prior(self, prior: TeacherPrior | None) -> Labels:
-        return self if prior is self.prior else Labels(self.items, self.features, prior)
+        return self if prior is self.prior else Labels(self.items, self.features, prior, self.blocks)
 
     def restrict(self, families: set[str]) -> Labels:
         """The clean clips and the variants of ``families`` (self when nothing is left out)."""
@@ -60,7 +62,8 @@ class Labels:
         if keep.all():
             return self
         rows = np.flatnonzero(keep.to_numpy())
-        return Labels(self.items.iloc[rows].reset_index(drop=True), self.features[torch.as_tensor(rows)], self.prior)
+        return Labels(self.items.iloc[rows].reset_index(drop=True), self.features[torch.as_tensor(rows)], self.prior,
+                      self.blocks)
 
     def write_scores(self, scores: np.ndarray, path: Path) -> None:
         io.write_parquet(pd.DataFrame({"item_id": self.items.item_id, "score": scores}), path)
@@ -172,7 +175,7 @@ def build_pairs(pool: Labels, teachers: Teachers, dist: pd.DataFrame, previous: 
 
 def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, accelerator):
     head, history = train_head(pool.features, pairs, pool.index, config.student, config.train, config.seed + k,
-                               accelerator, base=pool.base)
+                               accelerator, base=pool.base, blocks=pool.blocks)
     head.history = history  # written beside the student (train_log.json)
     head.prior = pool.prior  # saved with the student: it scores base + prior + residual
     return head

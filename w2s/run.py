@@ -214,7 +214,8 @@ class Context:
         if split == "label":
             self.backbone_info = self.cached(self.folder.backbone, lambda: describe_backbone(self.models[0]),
                                              io.write_json, io.read_json, main_only=True)
-        return Labels(*load_labels(folder))
+        # features of several backbones carry their block scales (students.multi) to every head
+        return Labels(*load_labels(folder), blocks=self.backbone_info.get("blocks") if split == "label" else None)
 
     def save_student(self, head, pool: Labels, k: int, path: Path) -> None:
         from students.student import Student
@@ -237,15 +238,14 @@ class Context:
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""
-        from students import BACKBONE_FAMILIES, BACKBONES, split_spec
+        from students import describe_spec, spec_label
         from w2s.model_card import write_model_card
 
         files = self.folder.round(k)
         saved = io.read_json(files.student / "config.json")
-        family, arg = split_spec(saved["backbone"])
-        description = (BACKBONES.describe(arg) if family is None else BACKBONE_FAMILIES.describe(family))[1]
+        description = describe_spec(saved["backbone"])
         meta = saved.get("meta", {})
-        student = {"name": f"{self.config.name} student r{k}", "backbone": saved["backbone"], "description": description,
+        student = {"name": f"{self.config.name} student r{k}", "backbone": spec_label(saved["backbone"]), "description": description,
                    "backbone_options": saved.get("backbone_options"),
                    "extras": {o: saved.get(o, False) for o in ("motion", "temporal", "nss")},
                    "prior": (saved.get("prior") or {}).get("teachers", []), "round": k,
@@ -354,7 +354,9 @@ def make_manifest(source: Path, limit: int = 0) -> pd.DataFrame:
 
 def describe_backbone(backbone) -> dict:
     """What made the features: name, feature length and size (the size gives the trainable share)."""
-    return {"name": backbone.name, "dim": backbone.dim, "parameters": int(backbone.parameter_count())}
+    info = {"name": backbone.name, "dim": backbone.dim, "parameters": int(backbone.parameter_count())}
+    blocks = getattr(backbone, "blocks", None)  # several backbones only: a single one's file is unchanged
+    return {**info, "blocks": blocks} if blocks else info
 
 
 def _versions() -> dict:

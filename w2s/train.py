@@ -74,6 +74,7 @@ def train_head(
     norm_rows: np.ndarray | None = None,
     base: torch.Tensor | None = None,
     init: CalibrationHead | None = None,
+    blocks: list | None = None,
 ) -> tuple[CalibrationHead, list[float]]:
     """A calibration head fitted to ``pairs``; returns it (unwrapped, on CPU) and the epoch losses.
 
@@ -85,6 +86,7 @@ def train_head(
     ``init`` fine-tunes an existing head instead of building a new one: training
     starts from a copy of it (the caller's head is left untouched), and it keeps
     its input standardisation, so ``norm_rows`` and ``student``'s shape are unused.
+    ``blocks`` are the head's block scales for features of several backbones (:mod:`students.multi`).
     """
     accelerator = accelerator or default_accelerator()
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
@@ -95,7 +97,7 @@ def train_head(
         # which its weights assume; refitting them to a few new items would move every input under it
         head = copy.deepcopy(init).cpu().requires_grad_(True)
     else:
-        head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout)
+        head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout, blocks=blocks)
         if norm_rows is None:
             norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
         head.set_normalization(features[torch.as_tensor(norm_rows)])

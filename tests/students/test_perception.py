@@ -83,7 +83,7 @@ def test_make_backbone_builds_the_packaged_model(backbone):
 @pytest.mark.parametrize(
     "spec, options, message",
     [
-        ("efficientnet_lite", {}, "did you mean 'efficientnet_lite0'"),
+        ("efficientnet_lite", {}, "did you mean .*'efficientnet_lite0'"),
         ("resnet18", {}, "timm:resnet18"),
         ("tim:resnet18", {}, "did you mean 'timm'"),
         ("timm:", {}, "names no model"),

@@ -337,7 +337,8 @@ def calibrate(
         calibrated, _ = train_head(features, pairs, index, head_shape, tune, seed + k, accelerator,
                                    base=base32, init=student.head)
         # the same base as the student's: a new branch on top of the same backbone score and prior
-        fresh, _ = train_head(features, pairs, index, head_shape, scratch, seed + k, accelerator, base=base32)
+        fresh, _ = train_head(features, pairs, index, head_shape, scratch, seed + k, accelerator, base=base32,
+                              blocks=student.head.blocks)
         predictions = {
             "zero_shot": zero_shot,
             "calibrated": score_items(calibrated, features, base32),
