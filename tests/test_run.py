@@ -90,7 +90,17 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     assert (run / "round_01" / "pairs.parquet").stat().st_mtime_ns == before
 
 
-def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path):
+@pytest.fixture
+def one_torch_thread():
+    """One torch thread: the comparison below is bit for bit, and with two threads it failed now and then
+    in the full suite (not alone), pairs' p off by ~1e-3; see issue 12's determinism item."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path, one_torch_thread):
     # uninterrupted
     assert main(["run", str(tiny_config("full")), "--set", "rounds=2", "--set", "eval.source=none"]) == 0
     # stopped after round 0's pairs, then after round 1's pairs, a shard of the label stage lost, rerun
@@ -105,9 +115,12 @@ def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path):
     assert main(["run", cfg, "--set", "eval.source=none"]) == 0
     from w2s.io import read_tensors
 
+    a, b = (pd.read_parquet(tmp_path / "runs" / r / "label" / "items.parquet") for r in ("full", "stopped"))
+    pd.testing.assert_frame_equal(a, b)  # the relabelled video's scores are those of the uninterrupted run
     for k in (0, 1):
         full, resumed = tmp_path / "runs" / "full" / f"round_{k:02d}", run / f"round_{k:02d}"
-        pd.testing.assert_frame_equal(pd.read_parquet(full / "pairs.parquet"), pd.read_parquet(resumed / "pairs.parquet"))
+        pd.testing.assert_frame_equal(pd.read_parquet(full / "pairs.parquet"), pd.read_parquet(resumed / "pairs.parquet"),
+                                      obj=f"round {k} pairs")
         a, b = (read_tensors(r / "student" / "model.safetensors") for r in (full, resumed))
         assert a.keys() == b.keys() and all(torch.equal(a[key], b[key]) for key in a), f"round {k} weights differ"
 
