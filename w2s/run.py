@@ -112,7 +112,6 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
                 on_round(k, results_table(results, teachers))
         if ctx.main:
             ctx.write_card(k, results if evalset is not None else None)
-        if ctx.main:
             io.mark_done(files.root)
         if stop_after == f"round:{k}":
             return None
