@@ -58,8 +58,9 @@ def resolve_model(model: str) -> Path:
             from huggingface_hub import constants
 
             raise MissingWeightsError(
-                f"clip:{model}: no folder {path} and no cached hub model {model!r} in {constants.HF_HUB_CACHE}; "
-                f"download it where there is a network (`hf download {model} --local-dir DIR`) and use clip:DIR"
+                f"clip:{model}: no folder {path.absolute()} and no cached hub model {model!r} in {constants.HF_HUB_CACHE}; "
+                "where there is a network, download a CLIP (`hf download openai/clip-vit-base-patch16 --local-dir DIR`), "
+                "copy DIR here and use clip:DIR"
             )
         path = cached
     if not path.is_dir():

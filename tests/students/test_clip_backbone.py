@@ -93,3 +93,12 @@ def test_quality_prompts_need_a_clip_backbone(tmp_path):
     path.write_text("student: {backbone: efficientnet_lite0, head: quality}\n")
     with pytest.raises(ConfigError, match="did you mean 'quality_prompts'"):
         load_config(path)
+
+
+def test_shipped_qclip_config_without_its_clip_folder_stops_at_once(tmp_path, capsys):
+    from w2s.cli import main
+
+    assert main(["run", "configs/qclip.yaml", "--set", f"output_dir={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert "models/clip-vit-base-patch16" in err and "hf download" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "qclip" / "manifest.parquet").exists()
