@@ -19,12 +19,12 @@ import torch
 
 # the towers of openai/clip-vit-base-patch16 and -large-patch14 (their config.json)
 PUBLISHED = {
-    "ViT-B/16": dict(text=dict(hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8),
-                     vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                                 image_size=224, patch_size=16), projection_dim=512),
-    "ViT-L/14": dict(text=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12),
-                     vision=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
-                                 image_size=224, patch_size=14), projection_dim=768),
+    "ViT-B/16": {"text": {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 12, "num_attention_heads": 8},
+                     "vision": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                                 "image_size": 224, "patch_size": 16}, "projection_dim": 512},
+    "ViT-L/14": {"text": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12},
+                     "vision": {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+                                 "image_size": 224, "patch_size": 14}, "projection_dim": 768},
 }
 
 

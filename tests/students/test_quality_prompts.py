@@ -65,7 +65,7 @@ def test_train_head_fits_pairs_through_the_prompts_and_round_trips(tiny_clip, tm
     from students import clip_backbone
 
     torch.manual_seed(0)
-    n, dim = 40, 16 + 12
+    n = 40
     features = torch.cat([torch.nn.functional.normalize(torch.randn(n, 16), dim=1), torch.randn(n, 12)], dim=1)
     truth = features[:, 0].numpy() + features[:, 20].numpy()  # one CLIP direction, one appended statistic
     ids = [f"v{i}" for i in range(n)]
