@@ -8,6 +8,8 @@ A backbone is named by a spec:
   ``timm:convnext_tiny`` (:mod:`students.timm_backbone`);
 - ``vlm:PATH_OR_ID``: a vision-language model's features and its own score
   (``students.vlm_backbone``);
+- ``clip:PATH``: a frozen CLIP's image embeddings, for the Q-CLIP branch
+  (``student.head: quality_prompts``, :mod:`students.quality_prompts`);
 - a list of plain or ``timm:`` specs, e.g. ``[efficientnet_lite0,
   efficientnet_lite2]``: their features side by side, each block balanced in
   the head (:mod:`students.multi`); its options are given per backbone,
@@ -40,6 +42,7 @@ BACKBONE_FAMILIES = Registry(
     {
         "timm": "students.timm_backbone:TimmBackbone",
         "vlm": "students.vlm_backbone:VLMBackbone",
+        "clip": "students.clip_backbone:CLIPBackbone",
     },
 )
 

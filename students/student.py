@@ -17,6 +17,7 @@ from safetensors.torch import load_file, save_file
 
 from students import PERCEPTION_OPTIONS, check_backbone
 from students.calibration import CalibrationHead
+from students.heads import head_from_config
 from students.prior import PriorScorer, TeacherPrior
 from w2s.errors import W2SError
 from w2s.media.clip import Clip
@@ -130,7 +131,7 @@ class Student(torch.nn.Module):
             )
         config = json.loads(config_file.read_text())
         check_backbone(config["backbone"])
-        head = CalibrationHead(**config["head"])
+        head = head_from_config(config["head"])
         head.load_state_dict(load_file(str(weights_file)))
         head.eval()
         return cls(

@@ -91,7 +91,8 @@ class HardCasesConfig:
 class StudentConfig:
     # frozen perception model (`w2s list backbones`): efficientnet_lite0 (the offline
     # default), timm:NAME (any timm image model), or vlm:PATH_OR_ID (a vision-language
-    # model: its zero-shot level-word score is the base the calibration branch corrects), or a
+    # model: its zero-shot level-word score is the base the calibration branch corrects), clip:PATH
+    # (a local CLIP folder: its image embeddings, for `head: quality_prompts`), or a
     # list of plain/timm: names, e.g. [efficientnet_lite0, efficientnet_lite2]: their features side
     # by side, each backbone's block balanced in the head (students/multi.py; `w2s select-backbones`)
     backbone: str | list = "efficientnet_lite0"
@@ -113,6 +114,12 @@ class StudentConfig:
     # calibration branch: hidden width (0: linear) and dropout
     hidden: int = 128
     dropout: float = 0.1
+    # which branch: `mlp` (the MLP above, a residual on base + prior) or `quality_prompts` (Q-CLIP,
+    # students/quality_prompts.py; backbone clip:PATH only): five learnable quality-level prompts,
+    # started at CLIP's text embeddings of "a video of excellent .. bad quality", and a shared
+    # residual adapter of bottleneck `hidden`; the score is the softmax over prompt similarities
+    # weighted 5..1. Only the prompts and the adapter train
+    head: str = "mlp"
 
 
     def extras(self) -> dict:
@@ -219,6 +226,13 @@ class RunConfig:
             raise ConfigError(f"teachers: a teacher is named twice in {names}")
         if self.student.prior not in ("none", "teachers"):
             raise ConfigError(f"student.prior must be 'none' or 'teachers', got {self.student.prior!r}")
+        if self.student.head not in ("mlp", "quality_prompts"):
+            raise ConfigError(f"student.head {self.student.head!r}: {suggest(self.student.head, ['mlp', 'quality_prompts'])}")
+        if self.student.head == "quality_prompts" and not (
+            isinstance(self.student.backbone, str) and self.student.backbone.startswith("clip:")
+        ):
+            raise ConfigError(f"student.head: quality_prompts compares CLIP image and text embeddings: it needs "
+                              f"student.backbone: clip:PATH, got {self.student.backbone!r}")
         if self.pairs.fr_scope not in ("any", "within"):
             raise ConfigError(f"pairs.fr_scope must be 'any' or 'within', got {self.pairs.fr_scope!r}")
         if self.pairs.student_votes not in ("both", "within"):

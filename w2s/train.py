@@ -20,6 +20,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 
 from students.calibration import CalibrationHead
+from students.heads import build_head
 from w2s.config import StudentConfig, TrainConfig
 from w2s.errors import W2SError
 from w2s.losses import LOSSES, confidence_penalty
@@ -97,7 +98,7 @@ def train_head(
         # which its weights assume; refitting them to a few new items would move every input under it
         head = copy.deepcopy(init).cpu().requires_grad_(True)
     else:
-        head = CalibrationHead(features.shape[1], hidden=student.hidden, dropout=student.dropout, blocks=blocks)
+        head = build_head(features.shape[1], student, blocks)  # student.head: mlp or quality_prompts
         if norm_rows is None:
             norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
         head.set_normalization(features[torch.as_tensor(norm_rows)])
