@@ -105,6 +105,9 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             return None
         students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
+        if config.student.kind == "comparative":  # beside the head, in round_XX/comparative/
+            ctx.cached(files.comparative, lambda: ctx.train_comparative(pool, pairs, teachers, k),
+                       lambda student, path: student.save_pretrained(path), lambda path: path)
         if evalset is not None:
             results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval),
                                  io.write_json, io.read_json, main_only=True)
@@ -234,6 +237,16 @@ class Context:
         Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
+
+    def train_comparative(self, pool: Labels, pairs: pd.DataFrame, teachers: Teachers, k: int):
+        """The round's comparative student (:mod:`w2s.comparative`), anchored on the round's consensus."""
+        from w2s.comparative import ItemPixels, train_comparative
+
+        config = self.config
+        pixels = ItemPixels(pool.items, pd.read_parquet(self.folder.manifest("label")), config.pool.sampler,
+                            config.pool.max_side, make_distortions({**config.distortions, **config.teacher_only}),
+                            config.student.comparative.frames)
+        return train_comparative(pool, pairs, teachers.consensus(), config, k, self.accelerator, pixels)
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""
