@@ -221,6 +221,12 @@ class ComparativeVLM:
                            "the comparative student cannot tell them apart with this model")
         return ids
 
+    def merge(self) -> ComparativeVLM:
+        """Fold the adapters into the weights (for scoring only: a LoRA layer then costs nothing extra)."""
+        self.model = self.model.merge_and_unload()
+        self.model.eval()
+        return self
+
     def trainable_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters() if p.requires_grad)
 
@@ -291,7 +297,8 @@ class ComparativeStudent:
         if self._model is None:
             device = self.backbone_options.get("device", self.device)
             self._model = ComparativeVLM(self.config["base_model"], device=device,
-                                         dtype=self.backbone_options.get("dtype", "auto"), adapter=self._adapter_dir)
+                                         dtype=self.backbone_options.get("dtype", "auto"),
+                                         adapter=self._adapter_dir).merge()
         return self._model
 
     def preferences(self, clip: Clip) -> np.ndarray:

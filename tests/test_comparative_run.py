@@ -100,3 +100,15 @@ def test_comparative_needs_a_vlm_backbone(tiny_config, capsys):
     assert "student.kind: comparative needs student.backbone: vlm:PATH" in err and "efficientnet_lite0" in err
     assert main(["run", cfg, "--set", "student.kind=pairwise"]) == 2
     assert "student.kind must be 'single' or 'comparative'" in capsys.readouterr().err
+
+
+def test_the_paper_comparative_config_names_the_model_folder_it_needs():
+    from w2s.config import load_config
+    from w2s.errors import MissingWeightsError
+    from w2s.run import check_names
+
+    config = load_config("configs/w2s_paper_comparative.yaml")
+    assert config.student.kind == "comparative" and config.student.comparative.anchors == 5
+    assert config.student.comparative.thresholds == [0.9, 0.6, 0.4, 0.1]
+    with pytest.raises(MissingWeightsError, match="no model folder at models/Qwen2.5-VL-7B-Instruct"):
+        check_names(config)
