@@ -30,8 +30,9 @@ def test_comparative_student_trains_in_a_run_scores_files_and_teaches(tiny_confi
     from w2s.run import make_distortions
 
     cfg = str(tiny_config("comparative"))
-    common = ["pool.limit=2", "pool.max_side=32", "rounds=1", "eval.source=none", "pairs.teacher_pairs=20",
-              "hard_cases.teacher=4", "hard_cases.candidates=20", "teachers=[pyiqa:piqe]"]
+    common = ["pool.limit=2", "pool.max_side=32", "rounds=1", "pairs.teacher_pairs=20", "hard_cases.teacher=4",
+              "hard_cases.candidates=20", "teachers=[pyiqa:piqe]", "eval.limit=1", "eval.vmaf=false",
+              "eval.ood={contrast: [0.7, 0.3]}"]
     comparative = [f"student.backbone=vlm:{tiny_qwen}", "student.hidden=8", "student.kind=comparative",
                    "student.comparative={anchors: 3, lora_rank: 2, pairs: 4, frames: 2, lr: 1.0e-3}"]
     assert main(["run", cfg, *_sets(*common, *comparative)]) == 0
@@ -68,6 +69,18 @@ def test_comparative_student_trains_in_a_run_scores_files_and_teaches(tiny_confi
     pairs = pd.read_parquet(run / "round_00" / "pairs.parquet")
     assert {level_of(1 - p) for p in pairs.p} >= {0, 4}  # the pairs span the levels it was taught
     assert len(scores) == len(items)
+
+    # scored on the held-out set too: a row of the round's metrics, its scores those of the saved folder
+    metrics = json.loads((run / "round_00" / "eval" / "metrics.json").read_text())
+    assert {"comparative r0", "student r0", "ensemble"} <= set(metrics)
+    held_out = pd.read_parquet(run / "evalset" / "items.parquet")
+    eval_scores = pd.read_parquet(run / "round_00" / "eval" / "comparative_scores.parquet")
+    assert eval_scores.item_id.tolist() == held_out.item_id.tolist() and eval_scores.score.notna().all()
+    eval_pixels = ItemPixels(held_out, pd.read_parquet(run / "evalset_manifest.parquet"), config.pool.sampler,
+                             config.pool.max_side, make_distortions({**config.distortions, **config.eval.ood}), frames=2)
+    last = held_out.item_id.iloc[-1]
+    assert last.endswith("@2") and eval_scores.score.iloc[-1] == pytest.approx(student.score(eval_pixels.clip(last)),
+                                                                                abs=1e-5)
 
     # w2s score with the folder: Thurstone's fit of its K preferences, on the anchors' 0-100 scale
     clips = sorted(sample_pools["eval"].glob("*.mp4"))[:2]

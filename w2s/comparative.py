@@ -107,8 +107,10 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
     optimizer = torch.optim.AdamW(params, lr=c.lr)
     net, optimizer = accelerator.prepare(model.model, optimizer)
     rank, world = accelerator.process_index, accelerator.num_processes
+    # every process takes the same number of steps (they step together): alternate pairs, and a
+    # process short of pairs (fewer than processes) repeats from the start
     steps = max(1, len(chosen) // world)
-    mine = chosen.iloc[rank::world].iloc[:steps]
+    mine = chosen.iloc[[(rank + i * world) % len(chosen) for i in range(steps)]]
     history = []
     net.train()
     for row in tqdm(list(mine.itertuples()), desc=f"comparative student r{k}", unit="pair", disable=not accelerator.is_main_process):
@@ -149,3 +151,8 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
     }
     log.info("round %d: comparative student trained on %d pairs; anchors %s", k, len(chosen), anchor_ids)
     return ComparativeStudent(saved, list(anchor_frames), model)
+
+
+def score_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative") -> np.ndarray:
+    """The student's score of each item, on its regenerated pixels (K pair passes each)."""
+    return np.array([student.score(pixels.clip(i)) for i in tqdm(list(item_ids), desc=desc, unit="item")])

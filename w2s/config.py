@@ -113,8 +113,9 @@ class StudentConfig:
     # `single`: the frozen backbone + calibration head below, one pass per video; `comparative`:
     # W2S-VQA's own student, a VLM (backbone must be vlm:PATH, a Qwen2-VL-class model) with LoRA
     # adapters that compares two videos, scored against anchors (student.comparative). It trains
-    # beside the head (which still gives the out-of-fold scores and the rounds' metrics) and is
-    # saved in round_XX/comparative/, which `w2s score` and a `student:` teacher load
+    # beside the head (whose out-of-fold scores still teach the next round), is scored on the
+    # held-out set as `comparative rK`, and is saved in round_XX/comparative/, which `w2s score`
+    # and a `student:` teacher load
     kind: str = "single"
     comparative: ComparativeConfig = field(default_factory=ComparativeConfig)
     # frozen perception model (`w2s list backbones`): efficientnet_lite0 (the offline
