@@ -9,9 +9,10 @@ levels after the pre-filled "The quality of the second video is":
 
 **Training** (:mod:`w2s.comparative`): each pseudo-label pair ``(a, b, p)``, ``p`` =
 P(a better than b), is shown as (first a, second b) with the level of ``q = 1 - p``
-(P(second better)) under :data:`DEFAULT_THRESHOLDS` as the answer. The loss is the
-cross-entropy on the level token plus a weighted *confidence* term: the entropy
-of the model's next-token distribution at the supervised positions
+(P(second better)) under :data:`DEFAULT_THRESHOLDS` as the answer. The loss mixes the
+cross-entropy on the level token with the paper's *dynamic confidence* term: the entropy
+of the model's next-token distribution at the supervised positions, with a weight that
+ramps in over the first tenth of the steps and follows how unsure the model is
 (:func:`comparative_loss`). The VLM is frozen; LoRA adapters (``peft``) on the
 language model's attention projections are what trains.
 
@@ -115,14 +116,31 @@ def masked_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1).mean()
 
 
-def comparative_loss(logits: torch.Tensor, labels: torch.Tensor, confidence_weight: float) -> tuple[torch.Tensor, ...]:
-    """(loss, cross-entropy, entropy): cross-entropy on the level token plus ``confidence_weight``
-    times the masked entropy (:func:`masked_entropy`); minimising it makes the model commit."""
+WARMUP = 0.1  # the share of training steps over which the confidence term ramps in
+
+
+def dynamic_weight(ce: float, entropy: float, step_frac: float, scale: float = 1.0, warmup: float = WARMUP) -> float:
+    """The weight of the confidence term at ``step_frac`` (steps done / steps in all), the paper's schedule:
+    ``scale * min(1, step_frac / warmup) * sigmoid((entropy - ce) / T)``, with the temperature ``T``
+    falling linearly from 0.5 to 0.1 over the warmup. Off at the start (the adapters first learn
+    the teachers' levels); later the term weighs more the less sure the model is relative to how
+    well it fits its labels: a pair it already fits but answers vaguely is pushed to commit."""
+    ramp = min(1.0, step_frac / warmup) if warmup > 0 else 1.0
+    temperature = 0.5 + (0.1 - 0.5) * ramp
+    return scale * ramp / (1.0 + math.exp(-(entropy - ce) / temperature))
+
+
+def comparative_loss(logits: torch.Tensor, labels: torch.Tensor, confidence_weight: float,
+                     step_frac: float = 1.0) -> tuple[torch.Tensor, ...]:
+    """(loss, cross-entropy, entropy, weight): ``(1 - w) * CE + w * H``, the cross-entropy on the level
+    token and the masked entropy (:func:`masked_entropy`) mixed by the dynamic weight ``w``
+    (:func:`dynamic_weight`, scaled by ``confidence_weight``; 0 turns the term off)."""
     shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
     ce = torch.nn.functional.cross_entropy(shift_logits.reshape(-1, shift_logits.shape[-1]), shift_labels.reshape(-1),
                                            ignore_index=-100)
     entropy = masked_entropy(logits, labels)
-    return ce + confidence_weight * entropy, ce, entropy
+    weight = dynamic_weight(ce.item(), entropy.item(), step_frac, confidence_weight) if confidence_weight else 0.0
+    return (1.0 - weight) * ce + weight * entropy, ce, entropy, weight
 
 
 def thurstone_map(prefs, anchor_scores, prior_mean: float | None = None, prior_std: float | None = None) -> float:

@@ -113,16 +113,18 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
     mine = chosen.iloc[[(rank + i * world) % len(chosen) for i in range(steps)]]
     history = []
     net.train()
-    for row in tqdm(list(mine.itertuples()), desc=f"comparative student r{k}", unit="pair", disable=not accelerator.is_main_process):
+    rows = list(mine.itertuples())
+    for step, row in enumerate(tqdm(rows, desc=f"comparative student r{k}", unit="pair",
+                                    disable=not accelerator.is_main_process)):
         (first, fps_a), (second, fps_b) = pixels(row.a), pixels(row.b)
         target = level_of(1.0 - float(row.p), c.thresholds)  # p = P(a better); a is shown first
         batch = model.pair_inputs(first, second, (fps_a, fps_b), target=target)
         labels = batch.pop("labels")
-        loss, ce, entropy = comparative_loss(net(**batch).logits, labels, c.confidence_weight)
+        loss, ce, entropy, weight = comparative_loss(net(**batch).logits, labels, c.confidence_weight, step / len(rows))
         accelerator.backward(loss)
         optimizer.step()
         optimizer.zero_grad()
-        history.append({"loss": loss.item(), "ce": ce.item(), "entropy": entropy.item()})
+        history.append({"loss": loss.item(), "ce": ce.item(), "entropy": entropy.item(), "confidence_weight": weight})
     model.model = accelerator.unwrap_model(net)
     model.model.eval()
 

@@ -99,8 +99,10 @@ class ComparativeConfig:
     # lower bounds on P(second better) for superior, better, similar (exclusive), worse
     # (exclusive); below the last: inferior (why these: students/comparative.py)
     thresholds: list = field(default_factory=lambda: [0.9, 0.6, 0.4, 0.1])
-    # weight of the confidence term: entropy of the next-token distribution at the level token
-    confidence_weight: float = 0.1
+    # scale of the dynamic confidence term (the entropy at the level token, its weight ramped in
+    # over the first tenth of the steps and following the model's uncertainty; 1: the paper's
+    # schedule, 0: cross-entropy alone)
+    confidence_weight: float = 1.0
     # training pairs per round, drawn (seeded) from the round's pairs; one optimiser step each
     pairs: int = 2000
     lr: float = 1.0e-4

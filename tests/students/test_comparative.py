@@ -17,6 +17,7 @@ from students.comparative import (
     ComparativeStudent,
     ComparativeVLM,
     comparative_loss,
+    dynamic_weight,
     level_of,
     masked_entropy,
     preference,
@@ -63,12 +64,24 @@ def test_entropy_is_averaged_over_supervised_positions_only():
         masked_entropy(logits, torch.full_like(labels, -100))
 
 
-def test_loss_is_cross_entropy_on_the_level_token_plus_weighted_entropy():
+def test_loss_mixes_cross_entropy_and_entropy_with_the_dynamic_weight():
     logits = torch.tensor([[[0.0, 0.0], [5.0, -5.0], [math.log(3.0), 0.0], [9.0, 9.0]]])
     labels = torch.tensor([[-100, -100, -100, 1]])  # the target at position 3: token 1, P = 1/4 at position 2
-    loss, ce, entropy = comparative_loss(logits, labels, confidence_weight=0.5)
-    assert float(ce) == pytest.approx(math.log(4.0), abs=1e-6)
-    assert float(loss) == pytest.approx(math.log(4.0) + 0.5 * float(entropy), abs=1e-6)
+    ce_hand = math.log(4.0)
+    h_hand = -(0.75 * math.log(0.75) + 0.25 * math.log(0.25))
+    # at the start the term is off: the loss is the cross-entropy alone
+    loss, ce, entropy, weight = comparative_loss(logits, labels, 1.0, step_frac=0.0)
+    assert float(ce) == pytest.approx(ce_hand, abs=1e-6) and float(entropy) == pytest.approx(h_hand, abs=1e-6)
+    assert weight == 0.0 and float(loss) == pytest.approx(ce_hand, abs=1e-6)
+    # halfway through the warmup (a tenth of the steps): ramp 1/2, temperature 0.3
+    w_hand = 0.5 * 0.5 / (1 + math.exp(-(h_hand - ce_hand) / 0.3))
+    loss, _, _, weight = comparative_loss(logits, labels, 0.5, step_frac=0.05)
+    assert weight == pytest.approx(w_hand, rel=1e-6) and 0 < weight < 0.25
+    assert float(loss) == pytest.approx((1 - w_hand) * ce_hand + w_hand * h_hand, abs=1e-6)
+    # after it: temperature 0.1, full ramp; a model less sure than it is wrong gets a larger weight
+    assert dynamic_weight(1.0, 2.0, 0.5) == pytest.approx(1 / (1 + math.exp(-10.0)))
+    assert dynamic_weight(2.0, 1.0, 0.5) == pytest.approx(1 / (1 + math.exp(10.0)))
+    assert comparative_loss(logits, labels, 0.0, step_frac=0.5)[3] == 0.0
 
 
 def test_thurstone_map_hand_cases():
@@ -154,7 +167,7 @@ def test_a_step_trains_the_adapter_and_the_folder_round_trips(tiny_qwen, tmp_pat
     for _ in range(5):  # teach "superior" for this pair
         batch = model.pair_inputs(a, b, target=0)
         labels = batch.pop("labels")
-        loss, ce, _ = comparative_loss(model.model(**batch).logits, labels, 0.1)
+        loss, ce, _, _ = comparative_loss(model.model(**batch).logits, labels, 1.0)
         loss.backward()
         optimizer.step()
         optimizer.zero_grad()
