@@ -127,6 +127,8 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
         history.append({"loss": loss.item(), "ce": ce.item(), "entropy": entropy.item(), "confidence_weight": weight})
     model.model = accelerator.unwrap_model(net)
     model.model.eval()
+    del net, optimizer
+    accelerator.free_memory()  # the accelerator's own references to the wrapped model and optimiser
 
     items = pool.items
     rows = pick_anchors(np.asarray(consensus, dtype=np.float64), c.anchors)
@@ -155,6 +157,19 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
     return ComparativeStudent(saved, list(anchor_frames), model)
 
 
-def score_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative") -> np.ndarray:
-    """The student's score of each item, on its regenerated pixels (K pair passes each)."""
-    return np.array([student.score(pixels.clip(i)) for i in tqdm(list(item_ids), desc=desc, unit="item")])
+def score_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative",
+                accelerator=None) -> np.ndarray:
+    """The student's score of each item, on its regenerated pixels (K pair passes each). With an
+    ``accelerator`` each process scores every world_size-th item and every process gets all scores."""
+    ids = list(item_ids)
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
+    mine = [(i, student.score(pixels.clip(ids[i])))
+            for i in tqdm(range(rank, len(ids), world), desc=desc, unit="item", disable=rank != 0)]
+    if world > 1:
+        from accelerate.utils import gather_object
+
+        mine = gather_object(mine)
+    scores = np.full(len(ids), np.nan)
+    for i, score in mine:
+        scores[i] = score
+    return scores

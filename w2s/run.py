@@ -112,7 +112,7 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             if evalset is not None:
                 comparative[f"comparative r{k}"] = ctx.cached(
                     files.eval / "comparative_scores.parquet", lambda: ctx.score_comparative(evalset, files.comparative),
-                    evalset.write_scores, evalset.read_scores, main_only=True)
+                    evalset.write_scores, evalset.read_scores)
         if evalset is not None:
             results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval,
                                                                        comparative),
@@ -249,13 +249,17 @@ class Context:
         from w2s.comparative import ItemPixels, train_comparative
 
         config = self.config
+        # the label stage's models are done with: on a GPU the frozen VLM backbone would otherwise sit
+        # beside the one being trained (rebuilt on demand if a later stage asks for them)
+        self.__dict__.pop("models", None)
         pixels = ItemPixels(pool.items, pd.read_parquet(self.folder.manifest("label")), config.pool.sampler,
                             config.pool.max_side, make_distortions({**config.distortions, **config.teacher_only}),
                             config.student.comparative.frames)
         return train_comparative(pool, pairs, teachers.consensus(), config, k, self.accelerator, pixels)
 
     def score_comparative(self, evalset: Labels, folder: Path) -> np.ndarray:
-        """The saved comparative student's scores of the held-out items, on their regenerated pixels."""
+        """The saved comparative student's scores of the held-out items, on their regenerated pixels
+        (K pair passes each: every process scores its share, and all get every score)."""
         from students.comparative import ComparativeStudent
         from w2s.comparative import ItemPixels, score_items
 
@@ -265,7 +269,8 @@ class Context:
         families = {**(config.eval.in_distribution or config.distortions), **config.eval.ood}
         pixels = ItemPixels(evalset.items, pd.read_parquet(self.folder.manifest("evalset")), config.pool.sampler,
                             config.pool.max_side, make_distortions(families), student.frames)
-        return score_items(student, pixels, evalset.items.item_id, f"comparative {folder.parent.name} eval")
+        return score_items(student, pixels, evalset.items.item_id, f"comparative {folder.parent.name} eval",
+                           self.accelerator)
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""
