@@ -125,3 +125,33 @@ def test_the_paper_comparative_config_names_the_model_folder_it_needs():
     assert config.student.comparative.thresholds == [0.9, 0.6, 0.4, 0.1]
     with pytest.raises(MissingWeightsError, match="no model folder at models/Qwen2.5-VL-7B-Instruct"):
         check_names(config)
+
+
+@pytest.mark.slow
+def test_comparative_student_trains_with_two_processes(tiny_config, tiny_qwen, tmp_path):
+    """`accelerate launch` with gloo on the CPU: the LoRA adapters train through DDP, each process on
+    alternate pairs, and both share the held-out scoring."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.test_distributed import free_port
+
+    config = tiny_config("ddp_comparative")
+    env = {**os.environ, "ACCELERATE_USE_CPU": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--main_process_port", str(free_port()), "-m", "w2s", "run", str(config),
+           *_sets("pool.limit=2", "pool.max_side=32", "rounds=1", "pairs.teacher_pairs=20", "hard_cases.teacher=4",
+                  "hard_cases.candidates=20", "teachers=[pyiqa:piqe]", "eval.limit=1", "eval.vmaf=false",
+                  "eval.ood={contrast: [0.7, 0.3]}", f"student.backbone=vlm:{tiny_qwen}", "student.hidden=8",
+                  "student.kind=comparative", "student.comparative={anchors: 3, lora_rank: 2, pairs: 5, frames: 2}")]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parents[1])
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = tmp_path / "runs" / "ddp_comparative"
+    saved = json.loads((run / "round_00" / "comparative" / "config.json").read_text())
+    assert saved["meta"]["pairs"] == 4 and len(saved["meta"]["history"]) == 2  # 2 steps on each process
+    scores = pd.read_parquet(run / "round_00" / "eval" / "comparative_scores.parquet")
+    assert scores.score.notna().all()
+    assert "comparative r0" in json.loads((run / "round_00" / "eval" / "metrics.json").read_text())

@@ -150,10 +150,11 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
             "round": k, "run": config.name, "sampler": config.pool.sampler, "max_side": config.pool.max_side,
             "trainable_share": model.trainable_parameters() / max(total, 1),
             "train_score_quantiles": scale_quantiles(scores),
-            "pairs": int(len(chosen)), "confidence_weight": c.confidence_weight, "history": history,
+            # pairs trained on (all processes together), and the main process's steps
+            "pairs": steps * world, "confidence_weight": c.confidence_weight, "history": history,
         },
     }
-    log.info("round %d: comparative student trained on %d pairs; anchors %s", k, len(chosen), anchor_ids)
+    log.info("round %d: comparative student trained on %d pairs; anchors %s", k, steps * world, anchor_ids)
     return ComparativeStudent(saved, list(anchor_frames), model)
 
 
