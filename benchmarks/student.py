@@ -123,7 +123,12 @@ def comparative_cost(spec: str, perception, clips, k: int, frames: int) -> list[
     student (K two-video forwards against anchors, plus the Thurstone fit)."""
     import numpy as np
 
-    from students.comparative import ComparativeStudent, ComparativeVLM, frames_uint8, scale_quantiles
+    from students.comparative import (
+        ComparativeStudent,
+        ComparativeVLM,
+        frames_uint8,
+        scale_quantiles,
+    )
     from students.student import build_perception
 
     single = build_perception(spec, {"max_frames": frames}, {})  # the VLM alone, as the single student runs it

@@ -148,6 +148,7 @@ class StudentConfig:
 
     def check_comparative(self) -> None:
         from students.comparative import check_thresholds
+        from w2s.errors import W2SError
 
         c = self.comparative
         if not isinstance(self.backbone, str) or not self.backbone.startswith("vlm:"):
@@ -159,7 +160,7 @@ class StudentConfig:
             raise ConfigError(f"student.comparative.lora_targets {c.lora_targets!r} must be module names like q_proj")
         try:
             check_thresholds(c.thresholds)
-        except Exception as e:
+        except W2SError as e:
             raise ConfigError(str(e)) from None
 
     def extras(self) -> dict:
