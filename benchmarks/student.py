@@ -1,7 +1,7 @@
 """Why features are cached: an epoch on cached features against the same epoch through the backbone.
 
     python benchmarks/student.py [--backbone efficientnet_lite0 | timm:NAME | vlm:PATH | tiny:qwen2_vl]
-                                 [--videos 4] [--pairs 512] [--batch 64]
+                                 [--videos 4] [--pairs 512] [--batch 64] [--anchors K]
 
 On real clips of the quickstart pool and their distorted variants, prints the
 time to embed one clip with the frozen backbone (plus motion features), the
@@ -10,6 +10,13 @@ the same epoch with every batch's items embedded through the backbone (what
 training without a cache costs; the backbone is frozen either way, so both
 epochs compute the same gradients). ``tiny:FAMILY`` builds a tiny random VLM
 offline (the code path of a real checkpoint, not its speed).
+
+With a ``vlm:`` or ``tiny:`` backbone it also prints what scoring one video costs
+with the comparative student (``student.kind: comparative``, untrained LoRA
+adapters: the cost does not depend on the weights) against the single-pass VLM
+student: K forward passes of two-video inputs (``--anchors K``, the
+student's frames per video = ``--frames``) plus the Thurstone fit, against one
+pass over one video, and their ratio.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--frames", type=int, default=4)
     ap.add_argument("--max-side", type=int, default=320)
+    ap.add_argument("--anchors", type=int, default=5, help="K of the comparative student (vlm: backbones)")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
     work = Path(tempfile.mkdtemp(prefix="w2s-bench-student-"))
@@ -104,8 +112,54 @@ def main(argv=None) -> int:
         f"{'epoch through the backbone':44s} {e2e_s:9.3f} s",
         f"{'through the backbone / cached':44s} {e2e_s / cached_s:9.0f} x",
     ]
+    if spec.startswith("vlm:"):
+        lines += comparative_cost(spec, perception, clips, args.anchors, args.frames)
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
+
+
+def comparative_cost(spec: str, perception, clips, k: int, frames: int) -> list[str]:
+    """Seconds per scored video: the single-pass VLM student (one forward) against the comparative
+    student (K two-video forwards against anchors, plus the Thurstone fit)."""
+    import numpy as np
+
+    from students.comparative import (
+        ComparativeStudent,
+        ComparativeVLM,
+        frames_uint8,
+        scale_quantiles,
+    )
+    from students.student import build_perception
+
+    single = build_perception(spec, {"max_frames": frames}, {})  # the VLM alone, as the single student runs it
+    model = ComparativeVLM(spec.removeprefix("vlm:"), lora={"rank": 8, "alpha": 16.0,
+                                                             "targets": ["q_proj", "k_proj", "v_proj", "o_proj"]}).merge()
+    anchors = [frames_uint8(c, frames) for c in clips[:k]]
+    scores = np.linspace(-1.0, 1.0, len(anchors))
+    config = {"base_model": spec.removeprefix("vlm:"), "frames": frames,
+              "anchors": {"scores": scores.tolist(), "fps": [float(c.fps) for c in clips[:k]]},
+              "meta": {"train_score_quantiles": scale_quantiles(scores)}}
+    student = ComparativeStudent(config, anchors, model)
+    timed = clips[k : k + 8] or clips[:8]
+    student.score(timed[0]), single.embed_with_base(timed[0])  # warm-up
+    # interleaved, each video timed both ways in turn, 3 times; the medians (a shared machine's load
+    # moves both alike)
+    single_t, comparative_t = [], []
+    for _ in range(3):
+        for c in timed:
+            start = time.perf_counter()
+            single.embed_with_base(c)
+            single_t.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            student.score(c)
+            comparative_t.append(time.perf_counter() - start)
+    single_s, comparative_s = float(np.median(single_t)), float(np.median(comparative_t))
+    return [
+        f"scoring one video (median of {len(single_t)}), {frames} frames per video:",
+        f"{'  single-pass VLM student (1 pass)':44s} {single_s * 1000:9.1f} ms",
+        f"{f'  comparative student ({len(anchors)} pair passes)':44s} {comparative_s * 1000:9.1f} ms",
+        f"{'  comparative / single-pass':44s} {comparative_s / single_s:9.1f} x",
+    ]
 
 
 if __name__ == "__main__":

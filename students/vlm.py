@@ -83,7 +83,7 @@ def resolve_dtype(dtype, device: str) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-def level_token_ids(tokenizer, prefix: str = PREFILL["video"]) -> list[int]:
+def level_token_ids(tokenizer, prefix: str = PREFILL["video"], words: tuple[str, ...] = LEVELS) -> list[int]:
     """The first token of each level word as the tokenizer encodes it right after ``prefix``.
 
     Encodes ``prefix + " " + word`` and takes the first token past the
@@ -93,14 +93,14 @@ def level_token_ids(tokenizer, prefix: str = PREFILL["video"]) -> list[int]:
     """
     base = tokenizer.encode(prefix, add_special_tokens=False)
     ids = []
-    for word in LEVELS:
+    for word in words:
         full = tokenizer.encode(f"{prefix} {word}", add_special_tokens=False)
         if len(full) > len(base) and full[: len(base)] == base:
             ids.append(full[len(base)])
         else:
             ids.append(tokenizer.encode(f" {word}", add_special_tokens=False)[0])
     if len(set(ids)) < len(ids):
-        shared = {LEVELS[i]: tok for i, tok in enumerate(ids) if ids.count(tok) > 1}
+        shared = {words[i]: tok for i, tok in enumerate(ids) if ids.count(tok) > 1}
         log.warning("VLM: level words share a first token %s; their probabilities are not separable", shared)
     return ids
 

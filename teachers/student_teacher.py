@@ -10,15 +10,18 @@ from w2s.media.clip import Clip
 
 
 class StudentTeacher(TeacherBase):
-    """``student:PATH`` — a saved student (runs/NAME/round_XX/student), as written by ``save_pretrained``."""
+    """``student:PATH`` — a saved student (runs/NAME/round_XX/student, or round_XX/comparative), as written by ``save_pretrained``."""
 
     def __init__(self, path: str, name: str | None = None):
         from students import backbone_class
+        from students.comparative import ComparativeStudent, is_comparative
         from students.student import Student
 
         self.check(path)
         self.path = Path(path)
-        self.student = Student.from_pretrained(self.path)
+        # a folder's config.json says which kind of student it holds (students/comparative.py)
+        loader = ComparativeStudent if is_comparative(self.path) else Student
+        self.student = loader.from_pretrained(self.path)
         self.name = name or f"student:{path}"
         self.backbone_name = self.student.backbone_name
         # as safe to call from several label workers as the backbone it runs
@@ -28,6 +31,10 @@ class StudentTeacher(TeacherBase):
     def check(path: str) -> None:
         if not (Path(path) / "config.json").is_file():
             raise W2SError(f"student teacher: no saved student at {path!r} (expected {path}/config.json)")
+        from students.comparative import check_folder, is_comparative
+
+        if is_comparative(path):
+            check_folder(path)  # every file, and the base model, before anything is loaded
 
     def score(self, clip: Clip) -> float:
         return self.student.score(clip)

@@ -50,7 +50,7 @@ def test_missing_file(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-VLM_CONFIGS = ["qwen2_vl_2b", "qwen2_5_vl_7b", "llava_onevision_7b", "w2s_paper"]
+VLM_CONFIGS = ["qwen2_vl_2b", "qwen2_5_vl_7b", "llava_onevision_7b", "w2s_paper", "w2s_paper_comparative"]
 
 
 def test_every_shipped_config_loads():

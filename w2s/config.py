@@ -88,7 +88,38 @@ class HardCasesConfig:
 
 
 @dataclass
+class ComparativeConfig:
+    # (student.kind: comparative only; students/comparative.py) anchor clips of known score a
+    # clip is compared with when scored: K forward passes of pairs per scored video
+    anchors: int = 5
+    # LoRA adapters (peft) on these projections of the language model: rank, alpha, module names
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_targets: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    # lower bounds on P(second better) for superior, better, similar (exclusive), worse
+    # (exclusive); below the last: inferior (why these: students/comparative.py)
+    thresholds: list = field(default_factory=lambda: [0.9, 0.6, 0.4, 0.1])
+    # scale of the dynamic confidence term (the entropy at the level token, its weight ramped in
+    # over the first tenth of the steps and following the model's uncertainty; 1: the paper's
+    # schedule, 0: cross-entropy alone)
+    confidence_weight: float = 1.0
+    # training pairs per round, drawn (seeded) from the round's pairs; one optimiser step each
+    pairs: int = 2000
+    lr: float = 1.0e-4
+    # frames shown per video (spread evenly over the clip's sampled frames)
+    frames: int = 8
+
+
+@dataclass
 class StudentConfig:
+    # `single`: the frozen backbone + calibration head below, one pass per video; `comparative`:
+    # W2S-VQA's own student, a VLM (backbone must be vlm:PATH, a Qwen2-VL-class model) with LoRA
+    # adapters that compares two videos, scored against anchors (student.comparative). It trains
+    # beside the head (whose out-of-fold scores still teach the next round), is scored on the
+    # held-out set as `comparative rK`, and is saved in round_XX/comparative/, which `w2s score`
+    # and a `student:` teacher load
+    kind: str = "single"
+    comparative: ComparativeConfig = field(default_factory=ComparativeConfig)
     # frozen perception model (`w2s list backbones`): efficientnet_lite0 (the offline
     # default), timm:NAME (any timm image model), or vlm:PATH_OR_ID (a vision-language
     # model: its zero-shot level-word score is the base the calibration branch corrects), clip:PATH
@@ -121,6 +152,22 @@ class StudentConfig:
     # weighted 5..1. Only the prompts and the adapter train
     head: str = "mlp"
 
+    def check_comparative(self) -> None:
+        from students.comparative import check_thresholds
+        from w2s.errors import W2SError
+
+        c = self.comparative
+        if not isinstance(self.backbone, str) or not self.backbone.startswith("vlm:"):
+            raise ConfigError(f"student.kind: comparative needs student.backbone: vlm:PATH (a local Qwen2-VL-class "
+                              f"model folder), got {self.backbone!r}")
+        if c.anchors < 2 or c.lora_rank < 1 or c.pairs < 1 or c.frames < 1:
+            raise ConfigError("student.comparative: anchors must be at least 2, lora_rank, pairs and frames at least 1")
+        if not c.lora_targets or not all(isinstance(t, str) and t.isidentifier() for t in c.lora_targets):
+            raise ConfigError(f"student.comparative.lora_targets {c.lora_targets!r} must be module names like q_proj")
+        try:
+            check_thresholds(c.thresholds)
+        except W2SError as e:
+            raise ConfigError(str(e)) from None
 
     def extras(self) -> dict:
         """The features appended to the backbone's (students.perception)."""
@@ -233,6 +280,10 @@ class RunConfig:
         ):
             raise ConfigError(f"student.head: quality_prompts compares CLIP image and text embeddings: it needs "
                               f"student.backbone: clip:PATH, got {self.student.backbone!r}")
+        if self.student.kind not in ("single", "comparative"):
+            raise ConfigError(f"student.kind must be 'single' or 'comparative', got {self.student.kind!r}")
+        if self.student.kind == "comparative":
+            self.student.check_comparative()
         if self.pairs.fr_scope not in ("any", "within"):
             raise ConfigError(f"pairs.fr_scope must be 'any' or 'within', got {self.pairs.fr_scope!r}")
         if self.pairs.student_votes not in ("both", "within"):

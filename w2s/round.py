@@ -197,7 +197,7 @@ def score_labels(head, labels: Labels) -> np.ndarray:
 
 
 def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teachers, config: RunConfig,
-                   out: Path) -> dict:
+                   out: Path, others: dict | None = None) -> dict:
     """Each teacher, the ensembles and every student so far on the held-out set.
 
     ``weak`` are round 0's teachers: the weak ensemble keeps their weights in every round (later
@@ -216,6 +216,7 @@ def evaluate_round(evalset: Labels, heads: list, teachers: Teachers, weak: Teach
         # be the weak teachers again under another name)
         models["ensemble + students"] = teachers.consensus(items)
     models.update(student_scores)
+    models.update(others or {})  # scores computed elsewhere, e.g. the comparative student's (w2s.comparative)
     io.write_parquet(items.drop(columns=["params"]).assign(**{f"model:{m}": s for m, s in models.items()}),
                      out / "scores.parquet")
     id_families = list(config.eval.in_distribution or config.distortions)

@@ -105,8 +105,17 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             return None
         students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
+        comparative = {}  # the comparative student's held-out scores, a row of the metrics
+        if config.student.kind == "comparative":  # beside the head, in round_XX/comparative/
+            ctx.cached(files.comparative, lambda: ctx.train_comparative(pool, pairs, teachers, k),
+                       lambda student, path: student.save_pretrained(path), lambda path: path)
+            if evalset is not None:
+                comparative[f"comparative r{k}"] = ctx.cached(
+                    files.eval / "comparative_scores.parquet", lambda: ctx.score_comparative(evalset, files.comparative),
+                    evalset.write_scores, evalset.read_scores)
         if evalset is not None:
-            results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval),
+            results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval,
+                                                                       comparative),
                                  io.write_json, io.read_json, main_only=True)
             if on_round and ctx.main:
                 on_round(k, results_table(results, teachers))
@@ -234,6 +243,34 @@ class Context:
         Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
+
+    def train_comparative(self, pool: Labels, pairs: pd.DataFrame, teachers: Teachers, k: int):
+        """The round's comparative student (:mod:`w2s.comparative`), anchored on the round's consensus."""
+        from w2s.comparative import ItemPixels, train_comparative
+
+        config = self.config
+        # the label stage's models are done with: on a GPU the frozen VLM backbone would otherwise sit
+        # beside the one being trained (rebuilt on demand if a later stage asks for them)
+        self.__dict__.pop("models", None)
+        pixels = ItemPixels(pool.items, pd.read_parquet(self.folder.manifest("label")), config.pool.sampler,
+                            config.pool.max_side, make_distortions({**config.distortions, **config.teacher_only}),
+                            config.student.comparative.frames)
+        return train_comparative(pool, pairs, teachers.consensus(), config, k, self.accelerator, pixels)
+
+    def score_comparative(self, evalset: Labels, folder: Path) -> np.ndarray:
+        """The saved comparative student's scores of the held-out items, on their regenerated pixels
+        (K pair passes each: every process scores its share, and all get every score)."""
+        from students.comparative import ComparativeStudent
+        from w2s.comparative import ItemPixels, score_items
+
+        config = self.config
+        student = ComparativeStudent.from_pretrained(folder)
+        student.backbone_options["device"] = str(self.accelerator.device)
+        families = {**(config.eval.in_distribution or config.distortions), **config.eval.ood}
+        pixels = ItemPixels(evalset.items, pd.read_parquet(self.folder.manifest("evalset")), config.pool.sampler,
+                            config.pool.max_side, make_distortions(families), student.frames)
+        return score_items(student, pixels, evalset.items.item_id, f"comparative {folder.parent.name} eval",
+                           self.accelerator)
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""

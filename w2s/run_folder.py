@@ -8,6 +8,7 @@ runs/NAME/
   label/backbone.json     name, feature length and size of the frozen backbone
   round_KK/               scores.parquet teachers.json pairs.parquet student/ train_log.json
                           oof.parquet (the student's out-of-fold scores of the pool) eval/ DONE
+                          comparative/ (student.kind: comparative: LoRA adapter, anchors, config)
 ```
 
 Every file is written under a temporary name and renamed when complete
@@ -46,6 +47,10 @@ class RoundFolder:
     @property
     def student(self) -> Path:
         return self.root / "student"
+
+    @property
+    def comparative(self) -> Path:  # the comparative student (student.kind: comparative)
+        return self.root / "comparative"
 
     @property
     def train_log(self) -> Path:

@@ -51,6 +51,13 @@ CORPUS = [
     "The quality of the image is excellent, good, fair, poor or bad.",
     "You are a helpful assistant. Rate the quality: excellent good fair poor bad.",
     "system user assistant",
+    # the comparative student's question and answers (students/comparative.py)
+    "The first video: The second video: Compared with the first video, how is the quality of the second video?",
+    "The quality of the second video is superior.",
+    "The quality of the second video is better.",
+    "The quality of the second video is similar.",
+    "The quality of the second video is worse.",
+    "The quality of the second video is inferior.",
 ]
 
 HIDDEN = 64
