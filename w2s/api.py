@@ -148,7 +148,7 @@ class Scorer:
         from w2s.media.decode import read_clip
 
         path = Path(path)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():  # a broken link: read_clip says so
             raise InputError(f"{path}: no such file")
         if path.is_dir():
             raise InputError(f"{path} is a folder; pass its files (a list of paths), or use `w2s score {path}`")
