@@ -24,9 +24,11 @@ def _entries(inputs: list[str]) -> tuple[list[str], list[dict]]:
     out, empty = [], []
     for raw in inputs:
         path = Path(raw)
-        if path.is_dir() and len(inputs) > 1 and not _has_media(path):
-            empty.append({"path": str(path), "score": np.nan, "status": "failed",
-                          "error": f"{path} is a folder with no videos or images in it"})
+        if path.is_dir() and len(inputs) > 1:
+            try:
+                out += [e.path for e in scan_pool(path)]
+            except W2SError as e:  # a folder fails only for having nothing in it
+                empty.append({"path": str(path), "score": np.nan, "status": "failed", "error": str(e)})
         elif path.is_dir() or path.suffix.lower() in (".csv", ".jsonl"):
             out += [e.path for e in scan_pool(path)]
         else:
@@ -35,16 +37,6 @@ def _entries(inputs: list[str]) -> tuple[list[str], list[dict]]:
         raise W2SError(f"nothing to score in {', '.join(inputs)}: no videos or images; give files, folders of them, "
                        "or a .csv/.jsonl list")
     return out, empty
-
-
-def _has_media(folder: Path) -> bool:
-    from w2s.errors import W2SError
-    from w2s.media.scan import scan_pool
-
-    try:
-        return bool(scan_pool(folder))
-    except W2SError:  # scan_pool refuses an empty folder
-        return False
 
 
 def scale_100(raw: np.ndarray, quantiles: list[float] | None) -> np.ndarray:
