@@ -135,7 +135,7 @@ class Student(torch.nn.Module):
             head.load_state_dict(load_file(str(weights_file)))
         except W2SError:
             raise
-        except Exception as e:  # noqa: BLE001 - a cut or foreign file shows up here in many forms
+        except Exception as e:  # a cut or foreign file shows up here in many forms
             raise W2SError(
                 f"{path} holds a damaged saved student ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
                 "copy the folder again, or delete it and rerun `w2s run` on its run's config to train it again"
