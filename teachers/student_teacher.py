@@ -27,7 +27,8 @@ class StudentTeacher(TeacherBase):
     @staticmethod
     def check(path: str) -> None:
         if not (Path(path) / "config.json").is_file():
-            raise W2SError(f"student teacher: no saved student at {path!r} (expected {path}/config.json)")
+            raise W2SError(f"student teacher: no saved student at {path!r} (expected {path}/config.json); "
+                           "a run writes its students to runs/NAME/round_XX/student")
 
     def score(self, clip: Clip) -> float:
         return self.student.score(clip)

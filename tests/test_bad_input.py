@@ -305,6 +305,9 @@ def test_a_student_folder_without_or_with_corrupt_weights(student_folder, sample
     weights.unlink()
     err = one_line_error(capsys, ["score", "--model", str(student_folder), clip, "--out", "x.csv"])
     assert f"{student_folder} is not a saved student: expected config.json and model.safetensors" in err
+    (student_folder / "config.json").unlink()  # an empty folder
+    err = one_line_error(capsys, ["score", "--model", str(student_folder), clip, "--out", "x.csv"])
+    assert f"no saved student at '{student_folder}'" in err and "runs/NAME/round_XX/student" in err
 
 
 def test_a_bug_is_one_line_without_v_and_a_traceback_with_it(monkeypatch, capsys):
