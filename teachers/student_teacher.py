@@ -30,7 +30,8 @@ class StudentTeacher(TeacherBase):
     @staticmethod
     def check(path: str) -> None:
         if not (Path(path) / "config.json").is_file():
-            raise W2SError(f"student teacher: no saved student at {path!r} (expected {path}/config.json)")
+            raise W2SError(f"student teacher: no saved student at {path!r} (expected {path}/config.json); "
+                           "a run writes its students to runs/NAME/round_XX/student")
         from students.comparative import check_folder, is_comparative
 
         if is_comparative(path):

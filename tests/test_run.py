@@ -161,7 +161,7 @@ def test_a_bad_video_is_recorded_and_the_run_goes_on(tiny_config, sample_pools, 
     (pool / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
     (pool / "notes.txt").write_text("not media: not scanned")
     cfg = str(tiny_config("bad"))
-    assert main(["run", cfg, "--set", f"pool.source={pool}", "--set", "rounds=1", "--set", "eval.source=none"]) == 0
+    assert main(["run", cfg, "--set", f"pool.source={pool}", "--set", "rounds=1", "--set", "eval.source=none"]) == 1  # a file failed
     run = tmp_path / "runs" / "bad"
     failures = pd.read_parquet(run / "failures.parquet")
     assert list(failures.id) == ["broken"]

@@ -32,7 +32,7 @@ def test_score_csv_with_a_student_and_a_bad_file(saved_student, sample_pools, tm
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
     out = tmp_path / "scores.csv"
-    assert main(["score", "--model", str(saved_student), *map(str, clips), str(bad), "--out", str(out)]) == 0
+    assert main(["score", "--model", str(saved_student), *map(str, clips), str(bad), "--out", str(out)]) == 1  # a file failed
     df = pd.read_csv(out, keep_default_na=False)
     assert list(df.columns[:3]) == ["path", "score", "score_100"]
     assert len(df) == 3

@@ -130,7 +130,7 @@ class Scorer:
             try:
                 rows.append({"path": str(path), "score": self._score_clip(self._read(path)), "status": "ok", "error": ""})
             except Exception as e:  # noqa: BLE001 - one bad file never stops the others; its reason goes in its row
-                log.warning("cannot score %s: %s", path, e)
+                log.warning("cannot score %s: %s", path, e, exc_info=log.isEnabledFor(logging.DEBUG))  # -v: where
                 rows.append({"path": str(path), "score": np.nan, "status": "failed", "error": str(e)})
         df = pd.DataFrame(rows, columns=["path", "score", "status", "error"])
         df.insert(2, "score_100", scale_100(df.score.to_numpy(), self.quantiles))
@@ -148,7 +148,7 @@ class Scorer:
         from w2s.media.decode import read_clip
 
         path = Path(path)
-        if not path.exists():
+        if not path.exists() and not path.is_symlink():  # a broken link: read_clip says so
             raise InputError(f"{path}: no such file")
         if path.is_dir():
             raise InputError(f"{path} is a folder; pass its files (a list of paths), or use `w2s score {path}`")

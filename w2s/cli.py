@@ -1,8 +1,11 @@
 """The ``w2s`` command: run, score, samples, list.
 
 Every command is ``main(argv)`` so it runs under ``python -m w2s``,
-``accelerate launch -m w2s`` and pytest alike. A user mistake (W2SError)
-prints one line and exits 2; anything else is a bug and keeps its traceback.
+``accelerate launch -m w2s`` and pytest alike. Exit codes: 0 everything
+scored, 1 some files could not be used (each is listed with its reason), 2 a
+usage or config error (W2SError: one line), 3 a bug (one line; ``-v`` shows the
+traceback), 130 interrupted (Ctrl-C: one line that says how to resume).
+Third-party libraries' log lines and warnings are shown only with ``-v``.
 """
 
 from __future__ import annotations
@@ -53,7 +56,25 @@ def cmd_run(args) -> int:
         report = write_report(config)
         _console().print(f"report: {report}")
     _console().print(f"run folder: {run_dir}")
+    failures = run_dir / "failures.parquet"
+    if failures.exists():
+        import pandas as pd
+
+        return _show_failures(pd.read_parquet(failures), "path", "error", failures)
     return 0
+
+
+def _show_failures(df, path_column: str, reason_column: str, where) -> int:
+    """The files that could not be used, with their reasons, on the terminal; 1 if any, else 0."""
+    if not len(df):
+        return 0
+    from rich.table import Table
+
+    t = Table("file", "why it was left out", title=f"{len(df)} file(s) could not be used (also in {where})")
+    for path, reason in zip(df[path_column], df[reason_column]):
+        t.add_row(str(path), str(reason))
+    _console().print(t)
+    return 1
 
 
 def cmd_lofo(args) -> int:
@@ -125,8 +146,9 @@ def cmd_score(args) -> int:
     df = score_paths(args.model, args.inputs)
     df.to_csv(args.out, index=False)
     failed = (df.status != "ok").sum()
+    code = _show_failures(df[df.status != "ok"], "path", "error", args.out)
     _console().print(f"scored {len(df) - failed} file(s), {failed} failed -> {args.out}")
-    return 0
+    return code
 
 
 def _options(pairs: list[str]) -> dict:
@@ -158,9 +180,13 @@ def cmd_evaluate(args) -> int:
 
     labelled = load_labelled_set(args.dataset, args.root, **_options(args.option))
     metrics = evaluate_model(args.model, labelled, Path(args.out), n_boot=args.bootstrap)
+    failures = Path(args.out) / "failures.parquet"
+    import pandas as pd
+
+    code = _show_failures(pd.read_parquet(failures), "path", "reason", failures)
     _console().print(_metrics_table([metrics], f"{args.model} against {labelled.score_name}"))
     _console().print(f"per-video scores, failures and metrics: {args.out}")
-    return 0
+    return code
 
 
 def cmd_study(args) -> int:
@@ -366,8 +392,28 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# the packages whose log lines a user sees without -v; every other logger is a third party's
+OWN_LOGGERS = ("w2s", "students", "teachers", "distortions")
+
+
+def _own_records(record: logging.LogRecord) -> bool:
+    return record.name.split(".")[0] in OWN_LOGGERS
+
+
+def _interrupted(args) -> str:
+    """What Ctrl-C leaves behind, and how to go on, for the command that was running."""
+    if args.command == "run":
+        return "rerun the same command to resume (finished stages and labelled videos are kept)"
+    if args.command in ("evaluate", "calibrate"):
+        return f"rerun the same command to resume (the videos already done are kept in {args.out})"
+    if args.command == "score":
+        return f"nothing was written to {args.out}; rerun the same command to score again"
+    return "rerun the same command"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    installed = not logging.getLogger().handlers  # else a host (pytest, a notebook) owns the logging
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -376,14 +422,26 @@ def main(argv: list[str] | None = None) -> int:
     # third-party INFO lines ("Network [PIQE] is created") are not the user's business unless -v
     for noisy in ("httpx", "urllib3", "timm", "accelerate", "pyiqa"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if installed and not args.verbose:
+        # nor any other library's log lines or Python warnings (routed to logging, then dropped)
+        logging.captureWarnings(True)
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_own_records)
     try:
         return args.func(args)
     except W2SError as e:
         sys.stderr.write(f"w2s: error: {e}\n")
         return 2
     except KeyboardInterrupt:
-        sys.stderr.write("w2s: interrupted; rerun the same command to resume\n")
+        sys.stderr.write(f"w2s: interrupted; {_interrupted(args)}\n")
         return 130
+    except Exception as e:  # a bug: one line, and the traceback only when asked for
+        if args.verbose:
+            raise
+        text = " ".join(str(e).split())[:300]
+        sys.stderr.write(f"w2s: internal error ({type(e).__name__}: {text}); rerun with -v for the traceback, "
+                         "and please report it\n")
+        return 3
 
 
 if __name__ == "__main__":

@@ -202,7 +202,9 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
 
     def fail(video_id: str, path: str, e: Exception) -> None:
         log.warning("skipping %s: %s", path, e)
-        failure = {"id": video_id, "path": path, "stage": desc, "error": f"{type(e).__name__}: {e}"}
+        # a W2SError's message is written for the user; anything else keeps its type, to tell bugs apart
+        reason = str(e) if isinstance(e, W2SError) else f"{type(e).__name__}: {e}"
+        failure = {"id": video_id, "path": path, "stage": desc, "error": reason}
         io.write_json(failure, shards / f"{video_id}.failed.json")
 
     def finish(video_id: str, path: str, items: list) -> None:

@@ -33,11 +33,16 @@ from w2s.media.samplers import Sampler, make_sampler, sampled_fps
 logger = logging.getLogger(__name__)
 
 VIDEO_EXTS = frozenset(
-    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m"}
+    # an animated GIF is a short video to ffmpeg (a one-frame GIF: a one-frame clip)
+    {".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv", ".y4m", ".gif"}
 )
 IMAGE_EXTS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
 
 DEFAULT_FPS = 25.0
+# The smallest frame side scored. PIQE (pyiqa) fails below 8 pixels (it works on 16-pixel blocks
+# of a frame upscaled twice) with a message about tensor sizes; a picture that small holds
+# nothing to judge, so the file is refused at the probe with a reason a user can read.
+MIN_SIDE = 8
 # Decoder threads. Measured on 2 cores, median of 7 full decodes, frames/s
 # (PyAV default = SLICE with auto count / SLICE 2 / FRAME 2 / AUTO 2):
 # bikes 640x272 1529 / 1583 / 2050 / 2121; carphone 176x144
@@ -108,6 +113,8 @@ def _reason(exc: BaseException) -> str:
 
 def _check_file(path: Path, kind: str) -> None:
     if not path.exists():
+        if path.is_symlink():  # exists() follows links: a dangling or looping one reads as missing
+            raise _fail(path, kind, "a symbolic link that leads to no file (broken, or a loop of links)")
         raise _fail(path, kind, "file not found")
     if path.is_dir():
         raise _fail(path, kind, "is a directory, not a file")
@@ -146,6 +153,14 @@ def _open_video(path: Path):
     return container, container.streams.video[0]
 
 
+def _check_size(path: Path, kind: str, width: int, height: int) -> None:
+    if width <= 0 or height <= 0:
+        raise _fail(path, kind, f"bad frame size {width}x{height}")
+    if min(width, height) < MIN_SIDE:
+        raise _fail(path, kind, f"frames of {width}x{height} pixels are too small to score "
+                                f"(each side must be at least {MIN_SIDE} pixels)")
+
+
 def _probe_video(path: Path) -> VideoInfo:
     container, stream = _open_video(path)
     try:
@@ -166,8 +181,7 @@ def _probe_video(path: Path) -> VideoInfo:
         raise _fail(path, "video", _reason(exc)) from exc
     if frames <= 0:
         raise _fail(path, "video", "no frames")
-    if width <= 0 or height <= 0:
-        raise _fail(path, "video", f"bad frame size {width}x{height}")
+    _check_size(path, "video", width, height)
     return VideoInfo("video", fps, int(frames), int(width), int(height), float(duration))
 
 
@@ -180,6 +194,7 @@ def _probe_image(path: Path) -> VideoInfo:
                 width, height = height, width
     except _READ_ERRORS as exc:
         raise _fail(path, "image", _reason(exc)) from exc
+    _check_size(path, "image", width, height)
     return VideoInfo("image", 1.0, 1, int(width), int(height), 1.0)
 
 
@@ -414,6 +429,7 @@ def _read_image(path: Path, sampler: Sampler, max_side: int | None, clip_id: str
     except _READ_ERRORS as exc:
         raise _fail(path, "image", _reason(exc)) from exc
     height, width = rgb.shape[:2]
+    _check_size(path, "image", width, height)
     frames, pixel_meta = _pixels([rgb], sampler, max_side, clip_id)
     meta = {
         "source": str(path),
