@@ -122,3 +122,23 @@ def test_choice_keys_name_the_key_and_the_choices(override, message, tmp_path):
     with pytest.raises(ConfigError) as err:
         load_config(tmp_path / "c.yaml", [override])
     assert message in str(err.value)
+
+
+def test_a_config_field_added_since_a_run_started_at_its_default_is_no_change():
+    """A run folder recorded before a field existed resumes; changing it, or a mapping's entries, does not."""
+    import copy
+
+    from w2s.config import RunConfig
+    from w2s.run import config_changes
+
+    current = RunConfig().to_dict()
+    recorded = copy.deepcopy(current)
+    del recorded["student"]["head"], recorded["student"]["comparative"]  # as written before those fields existed
+    assert config_changes(recorded, current) == []
+    current["student"]["head"] = "quality_prompts"
+    assert config_changes(recorded, current) == ["student.head"]
+    current = RunConfig().to_dict()
+    current["rounds"] = 7  # more rounds: a finished run goes on
+    assert config_changes(recorded, current) == []
+    current["distortions"] = {"blur": None}  # a family dropped from a mapping is a change
+    assert config_changes(recorded, current) == ["distortions"]

@@ -11,6 +11,8 @@ values pass forward in memory.
 
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import platform
 import subprocess
@@ -410,12 +412,38 @@ def _versions() -> dict:
     return out
 
 
+def config_changes(previous: dict, current: dict, section=RunConfig, where: str = "") -> list[str]:
+    """Dotted keys whose value differs between a recorded config and the current one.
+
+    A config field the recorded config lacks counts as at its default: a field
+    added to the framework since the run started leaves the run resumable. Only
+    fields of the config's sections get that reading; a family or teacher option
+    missing from a recorded mapping is a change.
+    """
+    fields = {f.name: f for f in dataclasses.fields(section)}
+    defaults = section().__dict__
+    out = []
+    for key in sorted(set(previous) | set(current)):
+        path = f"{where}.{key}" if where else str(key)
+        if path in RESUMABLE_KEYS:
+            continue
+        field = fields.get(key)
+        default = dataclasses.asdict(defaults[key]) if field and dataclasses.is_dataclass(defaults[key]) else defaults.get(key)
+        before = previous.get(key, default) if field else previous.get(key)
+        after = current.get(key, default) if field else current.get(key)
+        if field and dataclasses.is_dataclass(defaults[key]) and isinstance(before, dict) and isinstance(after, dict):
+            out += config_changes(before, after, type(defaults[key]), path)
+        elif before != after:
+            out.append(path)
+    return out
+
+
 def write_run_config(config: RunConfig, path: Path) -> None:
     """Record the resolved config; refuse to mix two different configs in one run folder."""
     current = config.to_dict()
     if path.exists():
         previous = (yaml.safe_load(path.read_text()) or {}).get("config", {})
-        changed = sorted(k for k in set(previous) | set(current) if k not in RESUMABLE_KEYS and previous.get(k) != current.get(k))
+        changed = config_changes(previous, current)
         if changed:
             raise ConfigError(
                 f"{config.run_dir} was made with a different config ({', '.join(changed)} changed): "
