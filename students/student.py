@@ -131,7 +131,14 @@ class Student(torch.nn.Module):
         config = json.loads(config_file.read_text())
         check_backbone(config["backbone"])
         head = CalibrationHead(**config["head"])
-        head.load_state_dict(load_file(str(weights_file)))
+        try:
+            weights = load_file(str(weights_file))
+        except Exception as e:  # safetensors' own error type; a pickle or a truncated file lands here
+            raise W2SError(
+                f"{weights_file} is not a safetensors file ({type(e).__name__}: {e}); a student's head is only "
+                "ever read from safetensors (nothing is unpickled): copy the folder again from where it was saved"
+            ) from None
+        head.load_state_dict(weights)
         head.eval()
         return cls(
             config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),
