@@ -13,7 +13,7 @@ import weakref
 import numpy as np
 import pytest
 
-import w2s.media.decode as decode
+from w2s.media import decode
 from w2s.media.samplers import FrameDifferenceSampler, UniformSampler
 
 FRAMES = 1500  # a minute at 25 fps, tiny frames: long in frames, quick to make
@@ -130,7 +130,7 @@ def test_codec_variants_encode_the_sampled_frames_only(long_video, monkeypatch):
     fed = []
     real_run = subprocess.run
 
-    def spy(cmd, *args, input=None, **kwargs):  # noqa: A002 - subprocess's own keyword
+    def spy(cmd, *args, input=None, **kwargs):  # subprocess's own keyword
         if input is not None:
             fed.append(len(input))
         return real_run(cmd, *args, input=input, **kwargs)
