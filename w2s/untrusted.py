@@ -12,8 +12,8 @@ which overrides an explicit ``weights_only=False``. Teachers and backbones are
 built inside it (:func:`teachers.make_teacher`, :func:`students.make_backbone`).
 
 A checkpoint that holds more than weights is refused with
-:class:`UnsafeCheckpointError`, naming the file and the fix (convert it to
-safetensors where it is trusted); :func:`explain` finds that cause in the
+:class:`UnsafeCheckpointError`, naming the file and the fix (keep only its
+tensors, where it is trusted); :func:`explain` finds that cause in the
 error a loader raised. ``trust_remote_code`` (a model folder's own Python)
 stays off unless the user sets it in the teacher's or backbone's options.
 """
@@ -82,6 +82,7 @@ def explain(exc: BaseException, path, what: str) -> UnsafeCheckpointError | None
         return None
     return UnsafeCheckpointError(
         f"{what} {path} is a pickle that holds more than weights (loading it would run the code it names), "
-        "so it was not loaded; w2s never unpickles a file it is handed. Convert it to .safetensors where "
-        "you trust it (safetensors.torch.save_file(torch.load(path, weights_only=False), 'model.safetensors'))"
+        "so it was not loaded; w2s never unpickles a file it is handed. Where you trust it, keep only its "
+        "tensors: load it with torch.load(path, weights_only=False) and save the tensors with torch.save "
+        "(same name) or safetensors.torch.save_file (.safetensors, where the loader takes one)"
     )
