@@ -141,9 +141,12 @@ def make_backbone(spec, *, motion: bool = False, temporal: bool = False, nss: bo
     >>> make_backbone("timm:resnet18", pretrained=False, motion=True).dim  # doctest: +SKIP
     2060
     """
+    from w2s.untrusted import no_unpickling
+
     cls, arg = backbone_class(spec)
     _check_options(spec, cls, arg is not None, options)
-    backbone = cls(**options) if arg is None else cls(arg, **options)
+    with no_unpickling():  # every weights file is loaded weights-only (w2s.untrusted)
+        backbone = cls(**options) if arg is None else cls(arg, **options)
     if motion or temporal or nss:
         from students.perception import Perception
 

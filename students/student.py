@@ -129,18 +129,27 @@ class Student(torch.nn.Module):
                 f"{path} is not a saved student: expected {CONFIG_NAME} and {WEIGHTS_NAME} in it "
                 "(a run writes them to runs/NAME/round_XX/student/)"
             )
+        damaged = f"{path} holds a damaged saved student"
+        redo = "copy the folder again, or delete it and rerun `w2s run` on its run's config to train it again"
         try:
             config = json.loads(config_file.read_text())
             check_backbone(config["backbone"])
             head = head_from_config(config["head"])
-            head.load_state_dict(load_file(str(weights_file)))
         except W2SError:
             raise
-        except Exception as e:  # a cut or foreign file shows up here in many forms
+        except Exception as e:  # a cut or foreign config shows up here in many forms
+            raise W2SError(f"{damaged} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); {redo}") from e
+        try:
+            weights = load_file(str(weights_file))
+        except Exception as e:  # safetensors' own error type: a pickle or a truncated file lands here
             raise W2SError(
-                f"{path} holds a damaged saved student ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
-                "copy the folder again, or delete it and rerun `w2s run` on its run's config to train it again"
-            ) from e
+                f"{damaged}: {weights_file} is not a safetensors file ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+                f"a student's head is only ever read from safetensors (nothing is unpickled): {redo}"
+            ) from None
+        try:
+            head.load_state_dict(weights)
+        except Exception as e:  # tensors of another shape or name: a file from another student
+            raise W2SError(f"{damaged} ({type(e).__name__}: {' '.join(str(e).split())[:200]}); {redo}") from e
         head.eval()
         return cls(
             config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),

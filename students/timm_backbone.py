@@ -225,6 +225,10 @@ class TimmBackbone(BackboneBase, torch.nn.Module):
                 model, pretrained=True, pretrained_cfg_overlay={"file": str(path), "source": ""}
             )
         except (RuntimeError, KeyError, ValueError, OSError) as exc:
+            from w2s.untrusted import explain
+
+            if unsafe := explain(exc, path, f"weights file of timm model {model!r}"):
+                raise unsafe from None
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise MissingWeightsError(f"{path} does not hold weights of timm model {model!r}: {first[:300]}") from exc
         log.info("timm:%s weights from %s", model, path)

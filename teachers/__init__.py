@@ -50,6 +50,9 @@ def check_teacher(name: str) -> None:
 
 
 def make_teacher(name: str, **options):
-    """Build the teacher called ``name``."""
+    """Build the teacher called ``name`` (every weights file it loads is loaded weights-only: w2s.untrusted)."""
+    from w2s.untrusted import no_unpickling
+
     family, arg = split_name(name)
-    return TEACHER_FAMILIES.resolve(family)(arg, **options)
+    with no_unpickling():
+        return TEACHER_FAMILIES.resolve(family)(arg, **options)

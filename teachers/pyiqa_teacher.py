@@ -80,18 +80,27 @@ def _build_metric(metric: str, device: str):
 
     # pyiqa fixed its cache folder when it was imported; follow TORCH_HOME as it is now
     download_util.DEFAULT_CACHE_DIR = str(req.torch_hub_dir() / "pyiqa")
-    if download:
-        return pyiqa.create_metric(metric, device=device, as_loss=False)
+    from w2s.untrusted import explain, no_unpickling
+
     guard = DownloadGuard(follow=False)
     try:
-        with guard:  # a download attempt raises at once, no network retries
-            return pyiqa.create_metric(metric, device=device, as_loss=False)
+        # pyiqa unpickles its weight files (weights_only=False): weights-only here, a file from
+        # elsewhere in the cache folder must not run code
+        with no_unpickling():
+            if download:
+                return pyiqa.create_metric(metric, device=device, as_loss=False)
+            with guard:  # a download attempt raises at once, no network retries
+                return pyiqa.create_metric(metric, device=device, as_loss=False)
     except DownloadBlocked as e:  # a file the static table did not know about
         need = e.need
     except OSError:  # transformers re-raises what a hub look-up raised as its own OSError
         if not guard.requests:
             raise
         need = guard.requests[-1]
+    except Exception as e:
+        if unsafe := explain(e, req.torch_hub_dir() / "pyiqa", f"a weights file of pyiqa:{metric} in"):
+            raise unsafe from None
+        raise
     raise MissingWeightsError(f"pyiqa:{metric} cannot run here:\n  - {need.explain()}{_HOW}")
 
 
