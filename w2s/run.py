@@ -231,9 +231,11 @@ class Context:
             "train_score_quantiles": np.quantile(score_labels(head, pool),
                                                  np.linspace(0, 1, 101)).tolist(),
         }
-        Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
+        # the log first: the student's folder is what marks the training done (a kill between the two
+        # must not leave a student without its log)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
+        Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""
