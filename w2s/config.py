@@ -134,6 +134,10 @@ class TrainConfig:
     # (hard: every hard_* source together); a source left out gets none, null: every pair
     # weighs the same, so a source's share is its share of the pairs
     shares: dict | None = None
+    # save the training state (head, optimizer, schedule, random states; Accelerate's save_state)
+    # every this many epochs in round_KK/train_state/, so a run killed mid-training resumes from
+    # the last one with the same final weights; removed once the student is saved. 0: never
+    checkpoint_every: int = 1
 
 
 @dataclass

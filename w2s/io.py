@@ -67,16 +67,22 @@ def replacing_folder(path: str | Path) -> Iterator[Path]:
     tmp.mkdir()
     try:
         yield tmp
-        for f in tmp.iterdir():
-            _fsync(f)
-        old = path.with_name(f".{path.name}.{os.getpid()}.old")
-        if path.exists():
-            os.replace(path, old)
-        os.replace(tmp, path)
-        _fsync(path.parent)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def swap_in(full: Path, path: Path) -> None:
+    """Rename the complete folder ``full`` to ``path``, replacing what was there (see :func:`replacing_folder`)."""
+    for f in full.iterdir():
+        if f.is_file():
+            _fsync(f)
+    old = path.with_name(f".{path.name}.{os.getpid()}.old")
+    if path.exists():
+        os.replace(path, old)
+    os.replace(full, path)
+    _fsync(path.parent)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import shutil
 import subprocess
 from collections.abc import Callable
 from functools import cached_property
@@ -103,7 +104,8 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
         if stop_after == f"pairs:{k}":
             return None
-        students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
+        students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator,
+                                                                        checkpoint=files.train_state),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
         if evalset is not None:
             results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, students, teachers, weak, config, files.eval),
@@ -236,6 +238,7 @@ class Context:
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
         Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
+        shutil.rmtree(self.folder.round(k).train_state, ignore_errors=True)  # the student supersedes it
 
     def write_card(self, k: int, metrics: dict | None) -> None:
         """The round-k student's model card (README.md in its folder), with the held-out table if any."""
@@ -281,7 +284,6 @@ def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
     items, and every round's student and the teachers' ensemble are scored on its ladders
     (:mod:`w2s.lofo`). A killed computation resumes at the stage it had reached."""
     import dataclasses
-    import shutil
 
     from w2s import lofo
 
