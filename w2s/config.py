@@ -253,6 +253,8 @@ class RunConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self.train, key) < 1:
                 raise ConfigError(f"train.{key} must be positive, got {getattr(self.train, key)}")
+        if self.train.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every must be 0 (never) or a number of epochs, got {self.train.checkpoint_every}")
         if any(c in self.name for c in "/\\#@") or not self.name:
             raise ConfigError(f"name {self.name!r} must be a plain folder name")
 
