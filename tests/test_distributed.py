@@ -48,7 +48,7 @@ def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_conf
     # threads it labels two items at a time (two label workers) where each of the two above took one
     one = subprocess.run([sys.executable, "-m", "w2s", "run", str(tiny_config("single")), "--set", "eval.source=none",
                           "--stop-after", "label"], env={**env, "OMP_NUM_THREADS": "2"}, capture_output=True,
-                         text=True, timeout=400, cwd=Path(__file__).parents[1])
+                         text=True, timeout=400, cwd=Path(__file__).parents[1], check=False)
     assert one.returncode == 0 and "1 process(es)" in one.stderr, one.stderr[-3000:]
     single = tmp_path / "runs" / "single" / "label"
     pd.testing.assert_frame_equal(items, pd.read_parquet(single / "items.parquet"), check_exact=True)
