@@ -82,13 +82,17 @@ def compare_round(a: Path, b: Path) -> list[str]:
     same = (a / "student" / "model.safetensors").read_bytes() == (b / "student" / "model.safetensors").read_bytes()
     lines.append(f"  student weights: {'identical' if same else 'differ'}")
     ma, mb = (json.loads((r / "eval" / "metrics.json").read_text()) for r in (a, b))
-    worst = (0.0, "")
+    worst = {}  # metric -> (largest change over the models, which model)
     for model in ma:
         for key, x in ma[model].items():
             y = mb.get(model, {}).get(key)
-            if isinstance(x, float) and isinstance(y, float) and not (np.isnan(x) and np.isnan(y)) and abs(x - y) > worst[0]:
-                worst = (abs(x - y), f"{model} {key}: {x:.4f} vs {y:.4f}")
-    lines.append(f"  metrics: largest change {worst[0]:.4f} ({worst[1]})" if worst[0] else "  metrics: identical")
+            if isinstance(x, float) and isinstance(y, float) and not (np.isnan(x) and np.isnan(y)):
+                if abs(x - y) > worst.get(key, (0.0, ""))[0]:
+                    worst[key] = (abs(x - y), f"{model}: {x:.4f} vs {y:.4f}")
+    if not worst:
+        lines.append("  metrics: identical")
+    for key, (change, where) in sorted(worst.items()):
+        lines.append(f"  {key}: largest change {change:.4f} ({where})")
     return lines
 
 
