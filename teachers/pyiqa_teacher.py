@@ -132,6 +132,7 @@ class PyiqaTeacher(TeacherBase):
         self._copy_per_thread = size <= SMALL_METRIC
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._original_taken = False  # by the first thread to call it; the others get copies
 
     @staticmethod
     def check(metric: str) -> None:
@@ -154,10 +155,10 @@ class PyiqaTeacher(TeacherBase):
             with self._lock:
                 return self.model(chunk)
         model = getattr(self._local, "model", None)
-        if model is None:  # this thread's own copy (the first thread to ask keeps the original)
+        if model is None:  # this thread's own
             with self._lock:
-                model = self.model if not getattr(self, "_taken", False) else copy.deepcopy(self.model)
-                self._taken = True
+                model = copy.deepcopy(self.model) if self._original_taken else self.model
+                self._original_taken = True
             self._local.model = model
         return model(chunk)
 
