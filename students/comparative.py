@@ -330,18 +330,13 @@ class ComparativeStudent:
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically (a temp folder renamed when complete): adapter, anchors, config."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        if tmp.exists():
-            shutil.rmtree(tmp)
-        tmp.mkdir(parents=True)
-        self.model.model.save_pretrained(str(tmp), safe_serialization=True)
-        (tmp / "README.md").unlink(missing_ok=True)  # peft's blank model card template
-        save_file({f"anchor_{j}": f.contiguous() for j, f in enumerate(self.anchor_frames)}, str(tmp / ANCHORS_NAME))
-        (tmp / CONFIG_NAME).write_text(json.dumps(self.config, indent=2))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        from w2s.io import replacing_folder
+
+        with replacing_folder(path) as tmp:
+            self.model.model.save_pretrained(str(tmp), safe_serialization=True)
+            (tmp / "README.md").unlink(missing_ok=True)  # peft's blank model card template
+            save_file({f"anchor_{j}": f.contiguous() for j, f in enumerate(self.anchor_frames)}, str(tmp / ANCHORS_NAME))
+            (tmp / CONFIG_NAME).write_text(json.dumps(self.config, indent=2))
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> ComparativeStudent:

@@ -9,7 +9,6 @@ inverse and is also how a student becomes a teacher.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -99,12 +98,10 @@ class Student(torch.nn.Module):
         return float(self.score_features(features[None], torch.tensor([base]))[0])
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write the folder atomically: a temp folder renamed when complete."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.mkdir(parents=True, exist_ok=True)
+        """Write the folder atomically: a hidden temp folder renamed when complete (:mod:`w2s.io`)."""
+        from w2s.io import replacing_folder
+
         state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
-        save_file(state, str(tmp / WEIGHTS_NAME))
         config = {
             "backbone": self.backbone_name,
             "backbone_options": self.backbone_options,
@@ -113,12 +110,9 @@ class Student(torch.nn.Module):
             "prior": self.prior.to_dict() if self.prior is not None else None,
             "meta": self.meta,
         }
-        (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
-        if path.exists():
-            import shutil
-
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+        with replacing_folder(path) as tmp:
+            save_file(state, str(tmp / WEIGHTS_NAME))
+            (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Student:

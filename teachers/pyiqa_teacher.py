@@ -13,8 +13,10 @@ network. Set ``W2S_PYIQA_DOWNLOAD=1`` to let pyiqa download what is missing
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import threading
 
 import torch
 
@@ -108,6 +110,10 @@ _HOW = (f"\n(pyiqa's weight files: https://huggingface.co/chaofengc/IQA-PyTorch-
         f"what every pyiqa metric lacks; with network, {DOWNLOAD_ENV}=1 lets pyiqa download them)")
 
 
+# a metric of at most this many parameter and buffer elements (4 MB in float32) is copied per thread
+SMALL_METRIC = 1_000_000
+
+
 class PyiqaTeacher(TeacherBase):
     """``pyiqa:NAME`` — any pyiqa no-reference metric, oriented higher-is-better, pooled over frames."""
 
@@ -125,6 +131,17 @@ class PyiqaTeacher(TeacherBase):
         self._fast = _FAST.get(metric) if fast else None
         self.model = _build_metric(metric, device)
         self.lower_better = bool(getattr(self.model, "lower_better", False))
+        # The label stage calls a teacher from two worker threads at once, and some pyiqa archs keep
+        # per-call state on the module: piqe does `self.results = piqe(x); return self.results[0]`,
+        # so a shared module could hand one thread the other's score (seen: one piqe score of the
+        # quickstart moved between two runs). A small metric (weight-free ones: piqe, niqe's
+        # statistics, ...) costs little to copy: each thread gets its own. One with weights is
+        # held once, and its calls take turns.
+        size = sum(t.numel() for t in [*self.model.parameters(), *self.model.buffers()])
+        self._copy_per_thread = size <= SMALL_METRIC
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._original_taken = False  # by the first thread to call it; the others get copies
 
     @staticmethod
     def check(metric: str) -> None:
@@ -138,9 +155,21 @@ class PyiqaTeacher(TeacherBase):
         out = []
         for chunk in frames.split(self.frame_batch):
             chunk = chunk.to(self.device)
-            s = self._fast(chunk) if self._fast else self.model(chunk)
+            s = self._fast(chunk) if self._fast else self._forward(chunk)
             out.append(s.reshape(-1).float().cpu())
         return torch.cat(out)
+
+    def _forward(self, chunk: torch.Tensor) -> torch.Tensor:
+        if not self._copy_per_thread:
+            with self._lock:
+                return self.model(chunk)
+        model = getattr(self._local, "model", None)
+        if model is None:  # this thread's own
+            with self._lock:
+                model = copy.deepcopy(self.model) if self._original_taken else self.model
+                self._original_taken = True
+            self._local.model = model
+        return model(chunk)
 
     def score(self, clip: Clip) -> float:
         frames = self.frame_scores(clip.frames)

@@ -114,6 +114,7 @@ def test_paper_recipe_names_the_score_table_a_user_must_supply():
     ("student.prior=ensemble", "student.prior must be 'none' or 'teachers', got 'ensemble'"),
     ("pairs.fr_scope=across", "pairs.fr_scope must be 'any' or 'within', got 'across'"),
     ("pairs.student_votes=never", "pairs.student_votes must be 'both' or 'within', got 'never'"),
+    ("train.checkpoint_every=-1", "train.checkpoint_every must be 0 (never) or a number of epochs, got -1"),
 ])
 def test_choice_keys_name_the_key_and_the_choices(override, message, tmp_path):
     from w2s.errors import ConfigError

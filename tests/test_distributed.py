@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
+
+from w2s.io import read_tensors
 
 
 def free_port() -> int:
@@ -40,3 +43,14 @@ def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_conf
         assert (run / f"round_{k:02d}" / "DONE").exists()
     items = pd.read_parquet(run / "label" / "items.parquet")
     assert items.video_id.nunique() == 4 and items.item_id.is_unique  # each video labelled once
+
+    # one process labels the same pool identically, every score and feature bit for bit, though on two
+    # threads it labels two items at a time (two label workers) where each of the two above took one
+    one = subprocess.run([sys.executable, "-m", "w2s", "run", str(tiny_config("single")), "--set", "eval.source=none",
+                          "--stop-after", "label"], env={**env, "OMP_NUM_THREADS": "2"}, capture_output=True,
+                         text=True, timeout=400, cwd=Path(__file__).parents[1], check=False)
+    assert one.returncode == 0 and "1 process(es)" in one.stderr, one.stderr[-3000:]
+    single = tmp_path / "runs" / "single" / "label"
+    pd.testing.assert_frame_equal(items, pd.read_parquet(single / "items.parquet"), check_exact=True)
+    features = [read_tensors(r / "features.safetensors")["features"] for r in (run / "label", single)]
+    assert torch.equal(*features)

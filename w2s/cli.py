@@ -144,7 +144,9 @@ def cmd_score(args) -> int:
     from w2s.score import score_paths
 
     df = score_paths(args.model, args.inputs)
-    df.to_csv(args.out, index=False)
+    from w2s import io
+
+    io.write_text(df.to_csv(index=False), args.out)  # atomic: a killed run leaves no half a table
     failed = (df.status != "ok").sum()
     code = _show_failures(df[df.status != "ok"], "path", "error", args.out)
     _console().print(f"scored {len(df) - failed} file(s), {failed} failed -> {args.out}")

@@ -188,6 +188,10 @@ class TrainConfig:
     # (hard: every hard_* source together); a source left out gets none, null: every pair
     # weighs the same, so a source's share is its share of the pairs
     shares: dict | None = None
+    # save the training state (head, optimizer, schedule, random states; Accelerate's save_state)
+    # every this many epochs in round_KK/train_state/, so a run killed mid-training resumes from
+    # the last one with the same final weights; removed once the student is saved. 0: never
+    checkpoint_every: int = 1
 
 
 @dataclass
@@ -314,6 +318,8 @@ class RunConfig:
         for key in ("epochs", "batch_size"):
             if getattr(self.train, key) < 1:
                 raise ConfigError(f"train.{key} must be positive, got {getattr(self.train, key)}")
+        if self.train.checkpoint_every < 0:
+            raise ConfigError(f"train.checkpoint_every must be 0 (never) or a number of epochs, got {self.train.checkpoint_every}")
         if any(c in self.name for c in "/\\#@") or not self.name:
             raise ConfigError(f"name {self.name!r} must be a plain folder name")
 

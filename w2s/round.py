@@ -173,9 +173,11 @@ def build_pairs(pool: Labels, teachers: Teachers, dist: pd.DataFrame, previous: 
     return pd.concat(parts, ignore_index=True)
 
 
-def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, accelerator):
+def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, accelerator,
+                  checkpoint: Path | None = None):
+    """The round-k student's head; ``checkpoint``: the folder of its training state (resumed from if there)."""
     head, history = train_head(pool.features, pairs, pool.index, config.student, config.train, config.seed + k,
-                               accelerator, base=pool.base, blocks=pool.blocks)
+                               accelerator, base=pool.base, blocks=pool.blocks, checkpoint=checkpoint)
     head.history = history  # written beside the student (train_log.json)
     head.prior = pool.prior  # saved with the student: it scores base + prior + residual
     return head

@@ -15,6 +15,7 @@ import dataclasses
 
 import logging
 import platform
+import shutil
 import subprocess
 from collections.abc import Callable
 from functools import cached_property
@@ -105,7 +106,8 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
         if stop_after == f"pairs:{k}":
             return None
-        students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator),
+        students.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator,
+                                                                        checkpoint=files.train_state),
                                    lambda head, path: ctx.save_student(head, pool, k, path), load_head))
         comparative = {}  # the comparative student's held-out scores, a row of the metrics
         if config.student.kind == "comparative":  # beside the head, in round_XX/comparative/
@@ -242,9 +244,12 @@ class Context:
             "train_score_quantiles": np.quantile(score_labels(head, pool),
                                                  np.linspace(0, 1, 101)).tolist(),
         }
-        Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
+        # the log first: the student's folder is what marks the training done (a kill between the two
+        # must not leave a student without its log)
         io.write_json({"epoch_loss": head.history, "num_processes": self.accelerator.num_processes},
                       self.folder.round(k).train_log)
+        Student.from_config(self.config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
+        shutil.rmtree(self.folder.round(k).train_state, ignore_errors=True)  # the student supersedes it
 
     def train_comparative(self, pool: Labels, pairs: pd.DataFrame, teachers: Teachers, k: int):
         """The round's comparative student (:mod:`w2s.comparative`), anchored on the round's consensus."""
@@ -318,7 +323,6 @@ def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
     items, and every round's student and the teachers' ensemble are scored on its ladders
     (:mod:`w2s.lofo`). A killed computation resumes at the stage it had reached."""
     import dataclasses
-    import shutil
 
     from w2s import lofo
 

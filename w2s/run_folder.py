@@ -7,6 +7,7 @@ runs/NAME/
   label/  evalset/        items.parquet features.safetensors failures.parquet shards/ DONE
   label/backbone.json     name, feature length and size of the frozen backbone
   round_KK/               scores.parquet teachers.json pairs.parquet student/ train_log.json
+                          train_state/ (while the student trains: its last checkpoint)
                           oof.parquet (the student's out-of-fold scores of the pool) eval/ DONE
                           comparative/ (student.kind: comparative: LoRA adapter, anchors, config)
 ```
@@ -51,6 +52,10 @@ class RoundFolder:
     @property
     def comparative(self) -> Path:  # the comparative student (student.kind: comparative)
         return self.root / "comparative"
+
+    @property
+    def train_state(self) -> Path:  # the training's last checkpoint; removed once student/ is written
+        return self.root / "train_state"
 
     @property
     def train_log(self) -> Path:

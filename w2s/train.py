@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,6 +23,7 @@ from accelerate.utils import set_seed
 
 from students.calibration import CalibrationHead
 from students.heads import build_head
+from w2s import io
 from w2s.config import StudentConfig, TrainConfig
 from w2s.errors import W2SError
 from w2s.losses import LOSSES, confidence_penalty
@@ -76,6 +79,7 @@ def train_head(
     base: torch.Tensor | None = None,
     init: CalibrationHead | None = None,
     blocks: list | None = None,
+    checkpoint: str | Path | None = None,
 ) -> tuple[CalibrationHead, list[float]]:
     """A calibration head fitted to ``pairs``; returns it (unwrapped, on CPU) and the epoch losses.
 
@@ -88,8 +92,18 @@ def train_head(
     starts from a copy of it (the caller's head is left untouched), and it keeps
     its input standardisation, so ``norm_rows`` and ``student``'s shape are unused.
     ``blocks`` are the head's block scales for features of several backbones (:mod:`students.multi`).
+
+    ``checkpoint`` is a folder for the training state, saved every ``train.checkpoint_every``
+    epochs; if it holds one, training resumes from it and ends with the weights an
+    uninterrupted run gets. The caller removes it once it has saved the result.
     """
     accelerator = accelerator or default_accelerator()
+    checkpoint = Path(checkpoint) if checkpoint is not None and train.checkpoint_every > 0 else None
+    if checkpoint is not None:
+        # save_state/load_state cover every model, optimizer and schedule prepared on the accelerator
+        # so far: leave only this training's there, so a resumed run (which prepared fewer heads
+        # before this one) finds its own state in the checkpoint
+        accelerator.free_memory()
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
     if init is not None:
         if init.dim != features.shape[1]:
@@ -121,9 +135,12 @@ def train_head(
     loss_fn = LOSSES[train.loss]
     order_rng = torch.Generator().manual_seed(seed)
 
-    history = []
+    history, start = [], 0
+    if checkpoint is not None and checkpoint.is_dir():
+        start, history = _load_checkpoint(accelerator, checkpoint, order_rng)
+        log.info("training resumed at epoch %d of %d from %s", start, train.epochs, checkpoint)
     head.train()
-    for epoch in range(train.epochs):
+    for epoch in range(start, train.epochs):
         perm = torch.randperm(len(p_all), generator=order_rng)
         mine = perm[rank::world]
         total, count = 0.0, 0
@@ -148,9 +165,47 @@ def train_head(
             count += len(ia)
         history.append(total / max(count, 1))
         log.debug("epoch %d loss %.4f", epoch, history[-1])
+        if checkpoint is not None and (epoch + 1) % train.checkpoint_every == 0 and epoch + 1 < train.epochs:
+            _save_checkpoint(accelerator, checkpoint, epoch + 1, history, order_rng)
     head = accelerator.unwrap_model(head).cpu()
     head.eval()
     return head, history
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+PROGRESS = "progress.json"  # epochs done and their losses
+ORDER_RNG = "order_rng.safetensors"  # the generator of the pair order (Accelerate saves the global ones)
+
+
+def _save_checkpoint(accelerator: Accelerator, folder: Path, epochs_done: int, history: list, order_rng) -> None:
+    """The training state after ``epochs_done`` epochs, in ``folder``, atomically: every process
+    writes into one temp folder (Accelerate's save_state: the head, optimizer and schedule from the
+    main process, each process's random states), which the main process then renames."""
+    tmp = folder.with_name(f".{folder.name}.tmp")
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)  # a leftover of a killed save
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(tmp))
+    if accelerator.is_main_process:
+        io.write_json({"epochs_done": epochs_done, "history": history}, tmp / PROGRESS)
+        io.write_tensors({"state": order_rng.get_state()}, tmp / ORDER_RNG)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        io.swap_in(tmp, folder)
+    accelerator.wait_for_everyone()
+
+
+def _load_checkpoint(accelerator: Accelerator, folder: Path, order_rng) -> tuple[int, list]:
+    """Restore what :func:`_save_checkpoint` saved; returns (epochs done, their losses)."""
+    try:
+        progress = io.read_json(folder / PROGRESS)
+        accelerator.load_state(str(folder))
+        order_rng.set_state(io.read_tensors(folder / ORDER_RNG)["state"])
+    except (OSError, ValueError, KeyError, RuntimeError) as e:
+        raise W2SError(f"{folder} is not a training checkpoint this training can resume ({type(e).__name__}: {e}); "
+                       "delete that folder to train this round from the start") from e
+    return int(progress["epochs_done"]), list(progress["history"])
 
 
 def score_items(head: CalibrationHead, features: torch.Tensor, base: torch.Tensor | None = None) -> np.ndarray:

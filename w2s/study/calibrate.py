@@ -36,14 +36,12 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 from scipy.special import ndtr
 from tqdm.auto import tqdm
 
@@ -118,9 +116,7 @@ def _write_cache(path: Path, done: dict, settings: dict) -> None:
     }
     meta = {"ids": json.dumps([k[0] for k in keys]), "paths": json.dumps([k[1] for k in keys]),
             "settings": json.dumps(settings)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    io.write_tensors(tensors, path, metadata=meta)
 
 
 def _embedder(student):

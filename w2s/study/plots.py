@@ -25,7 +25,10 @@ def _save(fig: Figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=DPI)  # no bbox_inches="tight": the size stays SIZE * DPI
+    from w2s.io import replacing
+
+    with replacing(path) as tmp:  # a hidden temp name: say the format, it cannot be read from it
+        fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".") or "png")  # no bbox_inches="tight": the size stays SIZE * DPI
     return path
 
 
