@@ -35,8 +35,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
