@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import torch
 
-from w2s.media.clip import Clip
 from students.base import BackboneBase
 from students.vlm import VisionLanguageModel
+from w2s.media.clip import Clip
 
 
 class VLMBackbone(VisionLanguageModel, BackboneBase):

@@ -9,8 +9,6 @@ VLM student backbone).
 
 from __future__ import annotations
 
-from w2s.media.clip import Clip
-from teachers.base import TeacherBase
 from students.vlm import (
     LEVELS,
     PREFILL,
@@ -19,6 +17,8 @@ from students.vlm import (
     VisionLanguageModel,
     level_token_ids,
 )
+from teachers.base import TeacherBase
+from w2s.media.clip import Clip
 
 __all__ = ["LEVELS", "PREFILL", "PROMPTS", "WEIGHTS", "VLMTeacher", "level_token_ids"]
 

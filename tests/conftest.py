@@ -71,9 +71,9 @@ def tiny_config(tmp_path, sample_pools):
 # caught too: each attempt is recorded and fails the test it happened in (see `network_guard`).
 # Child processes (the DDP test's `accelerate launch`) are not covered: the patch is per process.
 
-import functools  # noqa: E402
-import ipaddress  # noqa: E402
-import socket  # noqa: E402
+import functools
+import ipaddress
+import socket
 
 
 class OutwardConnectionRefused(RuntimeError):

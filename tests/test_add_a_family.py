@@ -22,8 +22,8 @@ def readme_example() -> tuple[str, str]:
     """The example's file (its path and its code) and its registry line, from the README."""
     text = README.read_text()
     section = text[text.index("## Add a distortion family") :]
-    path, code = re.search(r"```python\n# (distortions/\w+\.py)\n(.*?)```", section, re.S).groups()
-    line = re.search(r'^\s*("\w+": "distortions\.\w+:\w+",)', section, re.M).group(1)
+    path, code = re.search(r"```python\n# (distortions/\w+\.py)\n(.*?)```", section, re.DOTALL).groups()
+    line = re.search(r'^\s*("\w+": "distortions\.\w+:\w+",)', section, re.MULTILINE).group(1)
     return path, code, line
 
 

@@ -19,7 +19,13 @@ import pytest
 import scipy.io
 
 from w2s.errors import W2SError
-from w2s.labelled import PRESETS, LabelFileError, LabelledSet, load_labelled_set, preset_names
+from w2s.labelled import (
+    PRESETS,
+    LabelFileError,
+    LabelledSet,
+    load_labelled_set,
+    preset_names,
+)
 from w2s.labelled.presets import find_preset
 
 

@@ -4,7 +4,13 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from w2s.losses import confidence_penalty, fidelity_loss, margin_loss, ranknet_loss, thurstone_prob
+from w2s.losses import (
+    confidence_penalty,
+    fidelity_loss,
+    margin_loss,
+    ranknet_loss,
+    thurstone_prob,
+)
 
 
 def t(*v):

@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from w2s.metrics import all_metrics, fit_logistic4, grouped_srcc, krcc, logistic4, plcc, rmse, srcc
+from w2s.metrics import (
+    all_metrics,
+    fit_logistic4,
+    grouped_srcc,
+    krcc,
+    logistic4,
+    plcc,
+    rmse,
+    srcc,
+)
 
 
 def test_rank_correlations_hand_computed():

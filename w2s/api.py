@@ -129,7 +129,7 @@ class Scorer:
         for path in self._paths(list(paths), progress):
             try:
                 rows.append({"path": str(path), "score": self._score_clip(self._read(path)), "status": "ok", "error": ""})
-            except Exception as e:  # noqa: BLE001 - one bad file never stops the others; its reason goes in its row
+            except Exception as e:
                 log.warning("cannot score %s: %s", path, e, exc_info=log.isEnabledFor(logging.DEBUG))  # -v: where
                 rows.append({"path": str(path), "score": np.nan, "status": "failed", "error": str(e)})
         df = pd.DataFrame(rows, columns=["path", "score", "status", "error"])

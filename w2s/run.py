@@ -12,7 +12,6 @@ values pass forward in memory.
 from __future__ import annotations
 
 import dataclasses
-
 import logging
 import platform
 import shutil

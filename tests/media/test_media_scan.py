@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from w2s.errors import W2SError
-from w2s.media.scan import MANIFEST_COLUMNS, PoolEntry, build_manifest, derive_id, scan_pool
+from w2s.media.scan import (
+    MANIFEST_COLUMNS,
+    PoolEntry,
+    build_manifest,
+    derive_id,
+    scan_pool,
+)
 
 
 def touch(path: Path) -> Path:

@@ -27,7 +27,7 @@ def test_mscn_of_a_flat_frame_is_zero_and_of_noise_near_unit_variance():
 
 
 def test_blur_lowers_and_noise_raises_the_coefficient_spread(photo):
-    variance = lambda clip: float(nss_features(clip.frames)[0])  # noqa: E731 - the first statistic
+    variance = lambda clip: float(nss_features(clip.frames)[0])
     blur, noise = DISTORTIONS.resolve("blur")(ladder=[1.0, 2.0, 4.0]), DISTORTIONS.resolve("noise")(ladder=[0.02, 0.05])
     blurred = [variance(blur.apply(photo, blur.params(k, 0))) for k in (1, 2, 3)]
     noisy = [variance(noise.apply(photo, noise.params(k, 0))) for k in (1, 2)]

@@ -139,7 +139,7 @@ def evaluate_model(
         for key in tqdm(todo, desc=f"score {labelled.name}", unit="video"):
             try:
                 done[key] = _score_one(scorer, key[1], sampler, side)
-            except Exception as e:  # noqa: BLE001 - one bad video never stops the others; its reason goes in its row
+            except Exception as e:
                 log.warning("cannot score %s: %s", key[1], e, exc_info=log.isEnabledFor(logging.DEBUG))  # -v: where
                 errors[key] = str(e) or type(e).__name__
                 continue
