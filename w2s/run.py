@@ -321,8 +321,6 @@ def leave_one_family_out(ctx: Context, pool: Labels) -> pd.DataFrame:
     as it runs the rounds; removed once the table is written), on the pool without that family's
     items, and every round's student and the teachers' ensemble are scored on its ladders
     (:mod:`w2s.lofo`). A killed computation resumes at the stage it had reached."""
-    import dataclasses
-
     from w2s import lofo
 
     config = ctx.config
