@@ -19,7 +19,6 @@ import math
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy.special import ndtr
 
 from w2s.pairs import combined_probability, draw_pairs, pair_weights, teacher_matrix
@@ -61,7 +60,7 @@ def out_of_fold_scores(pool, pairs, config, seed, accelerator) -> np.ndarray:
             features, train_pairs, pool.index, config.student, config.train, seed + 1000 + k, accelerator,
             norm_rows=np.flatnonzero(~held), base=base, blocks=pool.blocks,
         )
-        fold_scores = score_items(head, features[held], base[torch.as_tensor(held)])
+        fold_scores = score_items(head, features, base, rows=np.flatnonzero(held))
         # folds are trained apart and each has its own offset and scale:
         # standardise per fold so cross-fold pairs compare like with like
         scores[held] = (fold_scores - fold_scores.mean()) / (fold_scores.std() or 1.0)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 from safetensors.torch import load_file, save_file
@@ -106,6 +107,59 @@ def write_tensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: 
 
 def read_tensors(path: str | Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
+
+
+# safetensors dtype names <-> numpy, for the one-tensor files written and mapped below
+_NUMPY_DTYPES = {"F32": "<f4", "F64": "<f8", "F16": "<f2"}
+
+
+def write_rows(name: str, blocks, rows: int, dim: int, path: str | Path, dtype: str = "F32") -> None:
+    """A safetensors file of one (rows, dim) tensor ``name``, written block by block.
+
+    ``blocks`` yields (n_i, dim) tensors whose rows add up to ``rows``: the file is
+    never whole in memory (a 200k-video pool's features are tens of GB). The file
+    is the format :func:`read_tensors` and safetensors read; atomic as every write here.
+    """
+    np_dtype = np.dtype(_NUMPY_DTYPES[dtype])
+    size = rows * dim * np_dtype.itemsize
+    header = json.dumps({name: {"dtype": dtype, "shape": [rows, dim], "data_offsets": [0, size]}},
+                        separators=(",", ":")).encode()
+    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    written = 0
+    with replacing(path) as tmp, open(tmp, "wb") as out:
+        out.write(len(header).to_bytes(8, "little"))
+        out.write(header)
+        for block in blocks:
+            array = np.ascontiguousarray(block.detach().cpu().numpy(), dtype=np_dtype)
+            if array.ndim != 2 or array.shape[1] != dim:
+                raise ValueError(f"{path}: a block of shape {array.shape} in a ({rows}, {dim}) tensor")
+            out.write(array.tobytes())
+            written += len(array)
+        if written != rows:
+            raise ValueError(f"{path}: {written} rows written, {rows} announced")
+        out.flush()
+
+
+def map_tensor(path: str | Path, name: str) -> torch.Tensor:
+    """Tensor ``name`` of a safetensors file, memory-mapped instead of read: rows are paged in
+    from disk when used, and processes that map one file share its pages. Copy-on-write, so
+    the tensor is writable in memory and the file is never changed. A dtype numpy lacks
+    (bf16) is read whole instead."""
+    path = Path(path)
+    with open(path, "rb") as f:
+        n = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(n))
+    if name not in header:
+        raise KeyError(f"{path} holds no tensor {name!r} (it has {sorted(k for k in header if k != '__metadata__')})")
+    entry = header[name]
+    if entry["dtype"] not in _NUMPY_DTYPES:
+        return load_file(str(path))[name]
+    start, end = entry["data_offsets"]
+    shape = tuple(entry["shape"])
+    if end == start:
+        return torch.from_numpy(np.zeros(shape, dtype=_NUMPY_DTYPES[entry["dtype"]]))
+    array = np.memmap(path, dtype=_NUMPY_DTYPES[entry["dtype"]], mode="c", offset=8 + n + start, shape=shape)
+    return torch.from_numpy(array)
 
 
 def read_json(path: str | Path):

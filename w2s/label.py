@@ -270,11 +270,13 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
 
 
 def _consolidate(video_ids, shards: Path, folder: Path) -> None:
-    frames, feats, failures = [], [], []
+    """Merge the shards into items.parquet and features.safetensors, the features streamed shard by
+    shard into the file: a large pool's features never sit whole in memory."""
+    frames, feature_files, failures = [], [], []
     for vid in video_ids:
         if (shards / f"{vid}.parquet").exists():
             frames.append(pd.read_parquet(shards / f"{vid}.parquet"))
-            feats.append(io.read_tensors(shards / f"{vid}.safetensors")["features"])
+            feature_files.append(shards / f"{vid}.safetensors")
         elif (shards / f"{vid}.failed.json").exists():
             failures.append(json.loads((shards / f"{vid}.failed.json").read_text()))
     if not frames:
@@ -282,13 +284,16 @@ def _consolidate(video_ids, shards: Path, folder: Path) -> None:
     items = pd.concat(frames, ignore_index=True)
     if "base" in items:  # shards labelled before the backbone's base score was stored had none: 0
         items["base"] = items["base"].fillna(0.0)
+    dim = io.map_tensor(feature_files[0], "features").shape[1]
+    io.write_rows("features", (io.read_tensors(p)["features"].float() for p in feature_files), len(items), dim,
+                  folder / "features.safetensors")
     io.write_parquet(items, folder / "items.parquet")
-    io.write_tensors({"features": torch.cat(feats)}, folder / "features.safetensors")
     io.write_parquet(pd.DataFrame(failures, columns=["id", "path", "stage", "error"]), folder / "failures.parquet")
 
 
 def load_labels(folder: Path) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Items (one row each, in feature order) and their features (N, dim)."""
+    """Items (one row each, in feature order) and their features (N, dim), memory-mapped: a row is
+    read from disk when it is used (training gathers a batch's rows at a time)."""
     items = pd.read_parquet(Path(folder) / "items.parquet")
-    features = io.read_tensors(Path(folder) / "features.safetensors")["features"]
+    features = io.map_tensor(Path(folder) / "features.safetensors", "features")
     return items, features

@@ -36,6 +36,23 @@ def default_accelerator() -> Accelerator:
     return Accelerator(cpu=not torch.cuda.is_available())
 
 
+# memory bounds for large pools (a 200k-video pool's features are tens of GB, memory-mapped:
+# w2s.label.load_labels); below them the arithmetic is what it always was
+RESIDENT_BYTES = 1 << 30  # the standardised feature matrix goes to the device whole up to this size
+SCORE_CHUNK = 8192  # items scored per forward (with their standardised copies: about 0.4 GB at 4128 features)
+STATISTICS_ROWS = 20_000  # items the input standardisation's statistics are taken from, at most
+
+
+def statistics_rows(rows: np.ndarray, seed: int) -> np.ndarray:
+    """The items whose features standardise the head's input: all of ``rows`` up to
+    :data:`STATISTICS_ROWS`, above that a seeded sample of that many (a mean and a spread
+    per feature need no more, and the copy stays about 0.3 GB at 4128 features)."""
+    rows = np.asarray(rows)
+    if len(rows) <= STATISTICS_ROWS:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, STATISTICS_ROWS, replace=False))
+
+
 def share_group(source: str) -> str:
     """The group a pair source's loss share is set for: every hard_* source is `hard`."""
     return "hard" if source.startswith("hard_") else source
@@ -115,7 +132,7 @@ def train_head(
         head = build_head(features.shape[1], student, blocks)  # student.head: mlp or quality_prompts
         if norm_rows is None:
             norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
-        head.set_normalization(features[torch.as_tensor(norm_rows)])
+        head.set_normalization(features[torch.as_tensor(statistics_rows(norm_rows, seed))])
 
     ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train)
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
@@ -130,7 +147,12 @@ def train_head(
         optimizer, max_lr=train.lr, total_steps=max(train.epochs * steps_per_epoch, 1), pct_start=0.1
     )
     head, optimizer, scheduler = accelerator.prepare(head, optimizer, scheduler)
-    feats = accelerator.unwrap_model(head).standardize(features.float()).to(accelerator.device)
+    standardize = accelerator.unwrap_model(head).standardize
+    # the standardised matrix on the device when it fits the budget (one gather per step); else each
+    # step gathers its rows from the (memory-mapped) features and standardises them: the same
+    # numbers, element by element, in memory bounded by the batch
+    resident = features.shape[0] * features.shape[1] * 4 <= RESIDENT_BYTES
+    feats = standardize(features.float()).to(accelerator.device) if resident else None
     base = (torch.zeros(len(features)) if base is None else torch.as_tensor(base).float()).to(accelerator.device)
     loss_fn = LOSSES[train.loss]
     order_rng = torch.Generator().manual_seed(seed)
@@ -151,7 +173,8 @@ def train_head(
             ia, ib, p, w = (t[batch].to(accelerator.device) for t in (ia_all, ib_all, p_all, w_all))
             # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
             uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
-            both = (head(feats[uniq], standardized=True) + base[uniq])[where]
+            x = feats[uniq] if resident else standardize(features[uniq.cpu()].float()).to(accelerator.device)
+            both = (head(x, standardized=True) + base[uniq])[where]
             s_a, s_b = both[: len(ia)], both[len(ia) :]
             per_pair = loss_fn(s_a, s_b, p)
             if train.confidence_weight > 0:
@@ -208,11 +231,22 @@ def _load_checkpoint(accelerator: Accelerator, folder: Path, order_rng) -> tuple
     return int(progress["epochs_done"]), list(progress["history"])
 
 
-def score_items(head: CalibrationHead, features: torch.Tensor, base: torch.Tensor | None = None) -> np.ndarray:
-    """``base + head(features)`` per item (base 0 when the backbone has no score of its own)."""
+def score_items(head: CalibrationHead, features: torch.Tensor, base: torch.Tensor | None = None,
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """``base + head(features)`` per item (base 0 when the backbone has no score of its own);
+    ``rows`` scores those items only. Chunks of :data:`SCORE_CHUNK` rows keep memory bounded
+    on a large (memory-mapped) pool; a pool of one chunk is scored in one call."""
     head.eval()
+    rows = np.arange(len(features)) if rows is None else np.asarray(rows)
+    base = None if base is None else torch.as_tensor(base).float()
+    out = []
     with torch.no_grad():
-        scores = head(features.float())
-        if base is not None:
-            scores = scores + torch.as_tensor(base).float()
-        return scores.numpy().astype(np.float64)
+        for start in range(0, len(rows), SCORE_CHUNK):
+            idx = torch.as_tensor(rows[start : start + SCORE_CHUNK])
+            scores = head(features[idx].float())
+            if base is not None:
+                scores = scores + base[idx]
+            out.append(scores.numpy().astype(np.float64))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
