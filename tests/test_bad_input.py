@@ -62,8 +62,16 @@ def w2s(*args: str, cwd: Path, **popen) -> subprocess.CompletedProcess | subproc
            "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
     command = [sys.executable, "-m", "w2s", *args]
     if popen.pop("popen", False):
-        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                preexec_fn=_ctrl_c_reaches_it)
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+
+
+def _ctrl_c_reaches_it() -> None:
+    """In the child before exec: SIGINT back to its default, so Python turns it into Ctrl-C. A shell
+    that runs the suite in the background (``make test &``, some CI runners) starts it with SIGINT
+    ignored, every child inherits that, and a Python started so never sees a Ctrl-C at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def assert_clean(stderr: str) -> None:
