@@ -22,10 +22,10 @@ import pandas as pd
 from students.efficientnet_lite import EfficientNetLite0
 from students.motion import MOTION_DIM
 from w2s.config import load_run_config
-from w2s.evaluate import evaluate_scores
-from w2s.label import load_labels, score_column
-from w2s.pairs import distortion_pairs, item_index, teacher_pairs
-from w2s.train import score_items, train_head
+from w2s.eval.severity import evaluate_scores
+from w2s.run.label import load_labels, score_column
+from w2s.run.pairs import distortion_pairs, item_index, teacher_pairs
+from w2s.run.train import score_items, train_head
 
 
 def main(argv=None) -> int:

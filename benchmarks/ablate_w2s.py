@@ -26,12 +26,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s import io
 from w2s.config import load_config
-from w2s.lofo import summarize_lofo
-from w2s.run import run
-from w2s.run_folder import RunFolder
-from w2s.train import default_accelerator
+from w2s.core import io
+from w2s.eval.lofo import summarize_lofo
+from w2s.run.folder import RunFolder
+from w2s.run.loop import run
+from w2s.run.train import default_accelerator
 
 QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 FR = "fr:psnr, fr:gmsd, fr:nlpd"

@@ -51,7 +51,7 @@ def run(name: str, out: Path, args, env: dict, extra: list[str]) -> Path:
 
 
 def compare_items(a: Path, b: Path) -> list[str]:
-    from w2s.io import read_tensors
+    from w2s.core.io import read_tensors
 
     lines = []
     ia, ib = pd.read_parquet(a / "items.parquet"), pd.read_parquet(b / "items.parquet")

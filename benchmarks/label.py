@@ -31,15 +31,15 @@ import pandas as pd
 def main(argv=None) -> int:
     import torch
 
+    from distortions import make_distortions
     from students import BACKBONES
     from teachers import make_teacher
     from w2s.config import load_config
-    from w2s.label import LabelJob, label_pool, label_video, label_workers
     from w2s.media.decode import read_clip
     from w2s.media.samplers import make_sampler
     from w2s.media.samples import build_samples
     from w2s.media.scan import scan_pool
-    from w2s.run import make_distortions, teacher_options
+    from w2s.run.label import LabelJob, label_pool, label_video, label_workers
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/quickstart.yaml")
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     sampler = make_sampler(config.pool.sampler)
     job = LabelJob(
         sampler, config.pool.max_side, config.seed, make_distortions(config.distortions),
-        {n: make_teacher(n, **teacher_options(n, o, "cpu")) for n, o in config.teacher_specs()},
+        {n: make_teacher(n, device="cpu", **o) for n, o in config.teacher_specs()},
         BACKBONES.resolve(config.student.backbone)(), workers=args.workers,
     )
     items_per_clip = 1 + sum(d.levels for d in job.distortions.values())

@@ -2,7 +2,7 @@
 
 Writes a synthetic feature file (``--rows`` x 4128 float32, the quickstart backbone's width)
 block by block as the label stage does, then in a fresh process per setting maps it
-(``w2s.label.load_labels``' reader), trains one calibration head for an epoch and scores every
+(``w2s.run.label.load_labels``' reader), trains one calibration head for an epoch and scores every
 item, and prints the peak of the process's own (anonymous) memory, which file-backed pages are
 not: the OS drops them when memory is short, and processes that map one file share them.
 
@@ -51,8 +51,9 @@ def child(path: str, pairs: int, streamed: bool) -> None:
     import pandas as pd
     import torch
 
-    from w2s import io, train
     from w2s.config import StudentConfig, TrainConfig
+    from w2s.core import io
+    from w2s.run import train
 
     torch.set_num_threads(1)
     train.RESIDENT_BYTES = 0 if streamed else 1 << 62  # force each path, whatever the default bound
@@ -82,7 +83,7 @@ def main() -> None:
         return
     import torch
 
-    from w2s import io
+    from w2s.core import io
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "features.safetensors"

@@ -55,17 +55,17 @@ def make_video(path: Path, seconds: int) -> float:
 def child_label(video: Path, config_path: str) -> dict:
     import pandas as pd
 
+    from distortions import make_distortions
     from students import make_backbone
     from teachers import make_teacher
     from w2s.config import load_config
-    from w2s.label import LabelJob, label_pool, load_labels
     from w2s.media.samplers import make_sampler
-    from w2s.run import make_distortions, teacher_options
+    from w2s.run.label import LabelJob, label_pool, load_labels
 
     config = load_config(config_path)
     job = LabelJob(
         make_sampler(config.pool.sampler), config.pool.max_side, config.seed, make_distortions(config.distortions),
-        {n: make_teacher(n, **teacher_options(n, o, "cpu")) for n, o in config.teacher_specs()},
+        {n: make_teacher(n, device="cpu", **o) for n, o in config.teacher_specs()},
         make_backbone(config.student.backbone, **config.student.backbone_options),
     )
     with tempfile.TemporaryDirectory(prefix="w2s-mem-") as tmp:

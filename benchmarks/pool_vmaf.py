@@ -27,30 +27,27 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s import io
-from w2s.config import load_run_config
-from w2s.hard_cases import out_of_fold_scores, round_seed
-from w2s.label import load_labels
-from w2s.metrics import srcc
-from w2s.pairs import distortion_pairs
-from w2s.round import Labels, Teachers
-from w2s.run_folder import RunFolder
-from w2s.train import default_accelerator
+from w2s.core import io
+from w2s.core.names import score_column
+from w2s.eval.metrics import srcc
+from w2s.run.context import Context, open_run
+from w2s.run.hard_cases import out_of_fold_scores, round_seed
+from w2s.run.panel import TeacherPanel
+from w2s.run.pool import training_pool
+from w2s.run.train import default_accelerator
 
 
-def pool_vmaf(run: Path) -> pd.Series:
+def pool_vmaf(ctx: Context) -> pd.Series:
     """VMAF of every codec variant of the run's training pool, by item id (cached)."""
-    from distortions import DISTORTIONS
+    from distortions import DISTORTIONS, make_distortions
     from w2s.media.decode import read_clip
     from w2s.media.vmaf import vmaf
-    from w2s.run import make_distortions
 
-    folder = RunFolder(run)
+    folder, config = ctx.folder, ctx.config
     cache = folder.label / "vmaf.parquet"
     if cache.is_file():
         return pd.read_parquet(cache).set_index("item_id").vmaf
-    config = load_run_config(run)
-    items = pd.read_parquet(folder.label / "items.parquet")
+    items = pd.read_parquet(folder.items("label"))
     codecs = [f for f in config.distortions if DISTORTIONS.resolve(f).scored_by_vmaf]
     items = items[items.family.isin(codecs)]
     distortions = make_distortions({f: config.distortions[f] for f in codecs})
@@ -68,20 +65,18 @@ def pool_vmaf(run: Path) -> pd.Series:
 
 
 def row(run: Path, accelerator) -> dict:
-    config = load_run_config(run)
-    folder = RunFolder(run)
-    target = pool_vmaf(run)
-    pool = Labels(*load_labels(folder.label))
-    pool = pool.restrict({*config.distortions, *config.teacher_only})
-    dist = distortion_pairs(pool.restrict(set(config.distortions)).items, config.pairs.gap1_p, config.pairs.gap2_p)
-    teachers = Teachers.of_round(pool, [], dist, config)
+    ctx = open_run(run, accelerator)
+    config, folder = ctx.config, ctx.folder
+    target = pool_vmaf(ctx)
+    pool = training_pool(ctx).of_run(config)
+    teachers = TeacherPanel.of_round(pool, [], pool.distortion_pairs(config), config)
     pool = pool.with_prior(teachers.prior(config))
     rows = pool.items.item_id.isin(target.index).to_numpy()
     truth = target.reindex(pool.items.item_id[rows]).to_numpy()
     out = {"run": run.name if run.name != "quickstart" else run.parent.name}
     for name in config.teacher_names():
-        if f"score:{name}" not in teachers.full_reference:  # a full-reference teacher is no rival here
-            out[name] = srcc(pool.items[f"score:{name}"].to_numpy()[rows], truth)
+        if score_column(name) not in teachers.full_reference:  # a full-reference teacher is no rival here
+            out[name] = srcc(pool.items[score_column(name)].to_numpy()[rows], truth)
     out["ensemble"] = srcc(teachers.consensus(weak_only=True)[rows], truth)
     for k in folder.rounds_written():
         oof_path = folder.round(k).oof

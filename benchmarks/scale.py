@@ -76,15 +76,15 @@ def make_clips(folder: Path, count: int, frames: int) -> list[Path]:
 
 
 def build_job(config):
+    from distortions import make_distortions
     from students import make_backbone
     from teachers import make_teacher
-    from w2s.label import LabelJob
     from w2s.media.samplers import make_sampler
-    from w2s.run import make_distortions, teacher_options
+    from w2s.run.label import LabelJob
 
     return LabelJob(
         make_sampler(config.pool.sampler), config.pool.max_side, config.seed, make_distortions(config.distortions),
-        {n: make_teacher(n, **teacher_options(n, o, "cpu")) for n, o in config.teacher_specs()},
+        {n: make_teacher(n, device="cpu", **o) for n, o in config.teacher_specs()},
         make_backbone(config.student.backbone, **config.student.backbone_options),
         workers=config.pool.label_workers,
     )
@@ -93,7 +93,7 @@ def build_job(config):
 def child_label(clips: list[Path], folder: Path, config) -> dict:
     import pandas as pd
 
-    from w2s.label import label_pool, label_workers, load_labels
+    from w2s.run.label import label_pool, label_workers, load_labels
 
     start = time.perf_counter()
     job = build_job(config)
@@ -111,8 +111,8 @@ def child_split(clips: list[Path], config) -> dict:
     """Seconds per clip of each part of an item's work, one item after another on one thread."""
     import torch
 
-    from w2s.label import _item_specs
     from w2s.media.decode import read_clip
+    from w2s.run.label import _item_specs
 
     torch.set_num_threads(1)
     job = build_job(config)
@@ -145,7 +145,7 @@ def child_train(folder: Path, config) -> dict:
     """One epoch of the calibration head over random pairs of the pool's items, as train.py batches them."""
     import torch
 
-    from w2s.label import load_labels
+    from w2s.run.label import load_labels
 
     torch.manual_seed(0)
     _, features = load_labels(folder)
@@ -162,7 +162,7 @@ def _epoch(features, pairs, config, threads: int) -> dict:
     import torch
 
     from students.calibration import CalibrationHead
-    from w2s.losses import LOSSES
+    from w2s.run.losses import LOSSES
 
     head = CalibrationHead(features.shape[1], hidden=config.student.hidden, dropout=config.student.dropout)
     head.set_normalization(features)

@@ -32,7 +32,7 @@ import torch
 
 def epoch(head, optimizer, pairs, batch: int, features_of) -> float:
     """One pass over ``pairs`` (N, 2) with the fidelity loss; ``features_of(rows)`` gives (len(rows), dim)."""
-    from w2s.losses import LOSSES
+    from w2s.run.losses import LOSSES
 
     loss_fn = LOSSES["fidelity"]
     start = time.perf_counter()

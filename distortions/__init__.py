@@ -4,7 +4,7 @@ Resolved lazily through the registry, so listing names or validating a config
 imports no torch, kornia or ffmpeg code.
 """
 
-from w2s.registry import Registry
+from w2s.core.registry import Registry
 
 DISTORTIONS = Registry(
     "distortion",
@@ -31,4 +31,11 @@ DISTORTIONS = Registry(
     },
 )
 
-__all__ = ["DISTORTIONS"]
+
+
+def make_distortions(families: dict) -> dict:
+    """{family: the family's distortion on its ladder}, from a config's {family: ladder or None}."""
+    return {family: DISTORTIONS.resolve(family)(ladder=ladder) for family, ladder in families.items()}
+
+
+__all__ = ["DISTORTIONS", "make_distortions"]

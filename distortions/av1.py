@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distortions.codec import _Codec
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 
 
 class AV1(_Codec):

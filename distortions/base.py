@@ -6,8 +6,8 @@ import math
 import random
 from typing import Any
 
-from w2s.errors import W2SError
-from w2s.registry import DescribedByDocstring
+from w2s.core.errors import W2SError
+from w2s.core.registry import DescribedByDocstring
 
 
 def draw_rng(family: str, seed: int) -> random.Random:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from distortions.base import LadderDistortion
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 class GaussianBlur(LadderDistortion):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distortions.darken import Darken
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 class Brighten(Darken):

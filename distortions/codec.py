@@ -9,8 +9,8 @@ import tempfile
 from fractions import Fraction
 
 from distortions.base import LadderDistortion
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 # Explicit scale filters for RGB<->YUV, with the matrix (BT.601, limited
 # range) named on both sides and swscale's exact paths. ffmpeg 9 ignores the

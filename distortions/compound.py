@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from distortions.base import LadderDistortion, draw_rng
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 
 def _family(name: str):

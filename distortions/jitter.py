@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from distortions.base import LadderDistortion
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 def unit_shifts(seed: int, num_frames: int) -> list[tuple[float, float]]:

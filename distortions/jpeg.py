@@ -5,8 +5,8 @@ from __future__ import annotations
 import io
 
 from distortions.base import LadderDistortion
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
 

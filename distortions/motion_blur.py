@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distortions.base import LadderDistortion
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 class MotionBlur(LadderDistortion):

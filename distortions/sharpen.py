@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from distortions.base import LadderDistortion
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 # the blur the mask subtracts: a 1.5-pixel Gaussian, the halo width of a typical "sharpness" slider
 SIGMA = 1.5

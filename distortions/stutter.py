@@ -6,7 +6,7 @@ import math
 import random
 
 from distortions.base import LadderDistortion
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 def drop_mask(seed: int, num_frames: int, p: float) -> list[bool]:

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import inspect
 
-from w2s.errors import W2SError
-from w2s.registry import Registry, suggest
+from w2s.core.errors import W2SError
+from w2s.core.registry import Registry, suggest
 
 BACKBONES = Registry(
     "backbone",
@@ -126,6 +126,8 @@ def check_backbone(spec, **options) -> None:
             raise W2SError(f"backbone option {key} must be true or false, got {value!r}")
     if is_multi(spec):
         cls.check(arg)
+        for member in arg:
+            check_backbone(member)
         for name, opts in options.items():
             if name not in arg or not isinstance(opts, dict):
                 raise W2SError(f"backbone options of a list are {{NAME: {{option: value}}}} with NAME in {arg}, "
@@ -135,23 +137,31 @@ def check_backbone(spec, **options) -> None:
         cls.check(arg)
 
 
-def make_backbone(spec, *, motion: bool = False, temporal: bool = False, nss: bool = False, **options):
+def make_backbone(spec, *, motion: bool = False, temporal: bool = False, nss: bool = False, device: str | None = None,
+                  **options):
     """Build the backbone named by ``spec``; with ``motion``, ``temporal`` or ``nss``, wrapped in a Perception.
+
+    ``device``: a backbone that takes one (a VLM) is loaded straight onto it; any other is built on
+    the CPU and moved there.
 
     >>> make_backbone("timm:resnet18", pretrained=False, motion=True).dim  # doctest: +SKIP
     2060
     """
-    from w2s.untrusted import no_unpickling
+    from w2s.core.untrusted import no_unpickling
 
     cls, arg = backbone_class(spec)
+    if device is not None and cls.takes_device:
+        options.setdefault("device", device)
     _check_options(spec, cls, arg is not None, options)
-    with no_unpickling():  # every weights file is loaded weights-only (w2s.untrusted)
+    if is_multi(spec):
+        options["make_member"] = make_backbone
+    with no_unpickling():  # every weights file is loaded weights-only (w2s.core.untrusted)
         backbone = cls(**options) if arg is None else cls(arg, **options)
     if motion or temporal or nss:
         from students.perception import Perception
 
-        return Perception(backbone, motion=motion, temporal=temporal, nss=nss)
-    return backbone
+        backbone = Perception(backbone, motion=motion, temporal=temporal, nss=nss)
+    return backbone if device is None else backbone.to(device)
 
 
 __all__ = ["BACKBONES", "BACKBONE_FAMILIES", "backbone_class", "check_backbone", "describe_spec", "is_multi", "make_backbone",

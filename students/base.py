@@ -1,6 +1,6 @@
 """Defaults every backbone shares; a backbone class overrides only what differs.
 
-The members are those of :class:`w2s.protocols.Backbone`. ``describe()`` is
+The members are those of :class:`w2s.core.protocols.Backbone`. ``describe()`` is
 the first line of the class docstring, so a backbone documents itself once.
 """
 
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import torch
 
-from w2s.media.clip import Clip
-from w2s.registry import DescribedByDocstring
+from w2s.core.clip import Clip
+from w2s.core.registry import DescribedByDocstring
 
 
 class BackboneBase(DescribedByDocstring):

@@ -30,8 +30,8 @@ from pathlib import Path
 import torch
 
 from students.base import BackboneBase
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,3 @@ class CLIPBackbone(BackboneBase, torch.nn.Module):
     def embed(self, clip: Clip) -> torch.Tensor:
         """One vector per clip: the frames' normalised embeddings averaged over time."""
         return self.frame_features(clip.frames).mean(dim=0)
-
-    def text_features(self, texts: list[str]) -> torch.Tensor:
-        """Projected text embeddings of ``texts`` (zero-shot use, tests)."""
-        return text_embeddings(self.processor, self.net, texts)

@@ -7,7 +7,7 @@ levels after the pre-filled "The quality of the second video is":
 
     superior / better / similar / worse / inferior
 
-**Training** (:mod:`w2s.comparative`): each pseudo-label pair ``(a, b, p)``, ``p`` =
+**Training** (:mod:`w2s.run.train_comparative`): each pseudo-label pair ``(a, b, p)``, ``p`` =
 P(a better than b), is shown as (first a, second b) with the level of ``q = 1 - p``
 (P(second better)) under :data:`DEFAULT_THRESHOLDS` as the answer. The loss mixes the
 cross-entropy on the level token with the paper's *dynamic confidence* term: the entropy
@@ -43,8 +43,8 @@ from safetensors.torch import load_file, save_file
 from scipy.optimize import minimize_scalar
 from scipy.special import log_ndtr
 
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
 
 log = logging.getLogger(__name__)
 
@@ -308,11 +308,17 @@ class ComparativeStudent:
         self._model = model
         self._adapter_dir = adapter_dir
 
+    def place(self, device: str) -> None:
+        """Score on ``device`` (the VLM is loaded there on first use)."""
+        if self._model is not None and device != self.device:
+            self._model.model.to(device)
+            self._model.device = device
+        self.device = device
+
     @property
     def model(self) -> ComparativeVLM:
         if self._model is None:
-            device = self.backbone_options.get("device", self.device)
-            self._model = ComparativeVLM(self.config["base_model"], device=device,
+            self._model = ComparativeVLM(self.config["base_model"], device=self.device,
                                          dtype=self.backbone_options.get("dtype", "auto"),
                                          adapter=self._adapter_dir).merge()
         return self._model
@@ -328,7 +334,7 @@ class ComparativeStudent:
 
     def save_pretrained(self, path: str | Path) -> None:
         """Write the folder atomically (a temp folder renamed when complete): adapter, anchors, config."""
-        from w2s.io import replacing_folder
+        from w2s.core.io import replacing_folder
 
         with replacing_folder(path) as tmp:
             self.model.model.save_pretrained(str(tmp), safe_serialization=True)
@@ -338,7 +344,7 @@ class ComparativeStudent:
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> ComparativeStudent:
-        """The saved student; the VLM is loaded on first use (on ``backbone_options['device']``)."""
+        """The saved student; the VLM is loaded on first use (on ``device``: :meth:`place`)."""
         path = Path(path)
         config = check_folder(path)
         tensors = load_file(str(path / ANCHORS_NAME))

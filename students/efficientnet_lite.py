@@ -22,8 +22,8 @@ from pathlib import Path
 import torch
 
 from students.base import BackboneBase
-from w2s.errors import MissingWeightsError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError
 
 log = logging.getLogger(__name__)
 

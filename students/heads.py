@@ -10,8 +10,10 @@ students saved before there was a choice).
 
 from __future__ import annotations
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 
+# the words of the config's `student.head` (w2s.config.HeadKind, where they are defined and documented;
+# a plugin imports only w2s.core, so they are spelled here too): tests/test_config.py checks they agree
 HEAD_KINDS = ("mlp", "quality_prompts")
 
 

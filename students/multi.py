@@ -26,8 +26,8 @@ import math
 import torch
 
 from students.base import BackboneBase
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 
 def block_scales(dims: list[int]) -> list[float]:
@@ -39,10 +39,12 @@ def block_scales(dims: list[int]) -> list[float]:
 class MultiBackbone(BackboneBase, torch.nn.Module):
     """Several frozen image backbones, their features concatenated, each block balanced in the head."""
 
-    def __init__(self, specs: list, **options):
+    def __init__(self, specs: list, make_member=None, **options):
+        """``make_member(spec, **options)``: how each part is built (``students.make_backbone`` hands
+        itself over, so this module needs no import of the package that builds it)."""
         super().__init__()
-        from students import make_backbone
-
+        if make_member is None:
+            raise W2SError("MultiBackbone is built by students.make_backbone([SPEC, ...]), which builds its parts")
         MultiBackbone.check(specs)
         unknown = sorted(set(options) - set(specs))
         if unknown:
@@ -50,7 +52,7 @@ class MultiBackbone(BackboneBase, torch.nn.Module):
                 f"backbone options of a list are given per backbone ({{NAME: {{option: value}}}}); "
                 f"{', '.join(map(repr, unknown))} is not in {list(specs)}"
             )
-        self.parts = torch.nn.ModuleList(make_backbone(s, **(options.get(s) or {})) for s in specs)
+        self.parts = torch.nn.ModuleList(make_member(s, **(options.get(s) or {})) for s in specs)
         self.specs = list(specs)
         self.name = ",".join(p.name for p in self.parts)
         self.dims = [int(p.dim) for p in self.parts]
@@ -59,9 +61,7 @@ class MultiBackbone(BackboneBase, torch.nn.Module):
 
     @staticmethod
     def check(specs) -> None:
-        """Validate a list of specs without loading weights."""
-        from students import check_backbone, split_spec
-
+        """Validate a list's shape without loading weights (``students.check_backbone`` checks each part)."""
         if not isinstance(specs, (list, tuple)) or not specs:
             raise W2SError(f"a list of backbones must name at least one, got {specs!r}")
         if len(set(specs)) != len(specs):
@@ -69,12 +69,11 @@ class MultiBackbone(BackboneBase, torch.nn.Module):
         for spec in specs:
             if isinstance(spec, (list, tuple)):
                 raise W2SError(f"backbone list {list(specs)}: lists do not nest")
-            if split_spec(spec)[0] == "vlm":
+            if str(spec).startswith("vlm:"):
                 raise W2SError(
                     f"backbone list {list(specs)}: {spec!r} cannot be combined; a VLM's own score is the "
                     "base its student corrects, so a vlm: backbone stands alone"
                 )
-            check_backbone(spec)
 
     @property
     def blocks(self) -> list[list]:

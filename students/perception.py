@@ -24,8 +24,8 @@ import torch
 from students.base import BackboneBase
 from students.motion import MOTION_DIM, motion_features, temporal_feature_change
 from students.nss import NSS_DIM, nss_features
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 
 class Perception(BackboneBase, torch.nn.Module):

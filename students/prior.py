@@ -62,15 +62,12 @@ class TeacherPrior:
 class PriorScorer:
     """Scores one clip's prior with the teachers themselves (how a saved student scores new files)."""
 
-    def __init__(self, prior: TeacherPrior, device: str = "cpu"):
-        from teachers import make_teacher, teacher_class
-
+    def __init__(self, prior: TeacherPrior, make_teacher, device: str = "cpu"):
+        """``make_teacher(name, device=..., **options)``: ``teachers.make_teacher``, handed over by the
+        loader (the students package does not import the teachers)."""
         self.prior = prior
         options = prior.options or [{} for _ in prior.teachers]
-        self.teachers = {
-            name: make_teacher(name, **o, **({"device": device} if teacher_class(name).takes_device else {}))
-            for name, o in zip(prior.teachers, options)
-        }
+        self.teachers = {name: make_teacher(name, device=device, **o) for name, o in zip(prior.teachers, options)}
 
     def __call__(self, clip) -> float:
         scores = {name: np.array([float(t.score(clip))]) for name, t in self.teachers.items()}

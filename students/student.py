@@ -18,19 +18,19 @@ from students import PERCEPTION_OPTIONS, check_backbone
 from students.calibration import CalibrationHead
 from students.heads import head_from_config
 from students.prior import PriorScorer, TeacherPrior
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 
 
-def build_perception(backbone: str, options: dict | None = None, extras: dict | None = None):
+def build_perception(backbone: str, options: dict | None = None, extras: dict | None = None, device: str | None = None):
     """The frozen part of a student: the backbone, with the feature ``extras`` asked for appended
-    (``{motion: bool, temporal: bool, nss: bool}``, :mod:`students.perception`)."""
+    (``{motion: bool, temporal: bool, nss: bool}``, :mod:`students.perception`), on ``device``."""
     from students import make_backbone
 
-    return make_backbone(backbone, **(extras or {}), **(options or {}))
+    return make_backbone(backbone, **(extras or {}), device=device, **(options or {}))
 
 
 class Student(torch.nn.Module):
@@ -50,6 +50,7 @@ class Student(torch.nn.Module):
         backbone_options: dict | None = None,
         extras: dict | None = None,
         prior: TeacherPrior | None = None,
+        make_teacher=None,
     ):
         super().__init__()
         self.backbone_name = backbone_name
@@ -60,6 +61,9 @@ class Student(torch.nn.Module):
         self.meta = dict(meta or {})
         self.prior = prior
         self._prior_scorer = None  # the prior's teachers, built on first use
+        # how the prior's teachers are built (``teachers.make_teacher``): handed over by whoever loads the
+        # student (``w2s.load``, the ``student:`` teacher), since the students package never imports teachers
+        self.make_teacher = make_teacher
         self.device = "cpu"  # where the prior's teachers run (the backbone goes where .to() sends it)
 
     @classmethod
@@ -74,7 +78,7 @@ class Student(torch.nn.Module):
     @property
     def backbone(self):
         if self._backbone is None:
-            self._backbone = build_perception(self.backbone_name, self.backbone_options, self.extras)
+            self._backbone = build_perception(self.backbone_name, self.backbone_options, self.extras, self.device)
             if self._backbone.dim != self.head.dim:
                 raise W2SError(
                     f"student backbone {self.backbone_name} gives {self._backbone.dim} features, but the saved "
@@ -89,17 +93,43 @@ class Student(torch.nn.Module):
             residual = self.head(features.float())
         return residual if base is None else base + residual
 
-    def score(self, clip: Clip) -> float:
+    def place(self, device: str) -> None:
+        """Score on ``device``: the backbone is built there (moved, if it is built already), and so are
+        the prior's teachers."""
+        self.device = device
+        if self._backbone is not None:
+            self._backbone.to(device)
+
+    def share_backbone(self, backbone) -> None:
+        """Use an already built frozen backbone (the same weights: several students of one run share it)."""
+        self._backbone = backbone
+
+    def embed(self, clip: Clip) -> tuple[torch.Tensor, float]:
+        """One clip's features and the base the branch's residual is added to: the backbone's own score
+        (a VLM's level-word score; 0 for a CNN) plus, for a student with one, its teachers' prior."""
         features, base = self.backbone.embed_with_base(clip)
         if self.prior is not None:
-            if self._prior_scorer is None:
-                self._prior_scorer = PriorScorer(self.prior, self.device)
-            base = base + self._prior_scorer(clip)
+            base = base + self.prior_scorer(clip)
+        return features, float(base)
+
+    @property
+    def prior_scorer(self) -> PriorScorer:
+        if self._prior_scorer is None:
+            if self.make_teacher is None:
+                raise W2SError(
+                    "this student scores with its teachers' prior (student.prior: teachers) and was loaded without "
+                    "a way to build them: load it with w2s.load(FOLDER), or pass make_teacher=teachers.make_teacher"
+                )
+            self._prior_scorer = PriorScorer(self.prior, self.make_teacher, self.device)
+        return self._prior_scorer
+
+    def score(self, clip: Clip) -> float:
+        features, base = self.embed(clip)
         return float(self.score_features(features[None], torch.tensor([base]))[0])
 
     def save_pretrained(self, path: str | Path) -> None:
-        """Write the folder atomically: a hidden temp folder renamed when complete (:mod:`w2s.io`)."""
-        from w2s.io import replacing_folder
+        """Write the folder atomically: a hidden temp folder renamed when complete (:mod:`w2s.core.io`)."""
+        from w2s.core.io import replacing_folder
 
         state = {k: v.detach().contiguous() for k, v in self.head.state_dict().items()}
         config = {
@@ -115,7 +145,8 @@ class Student(torch.nn.Module):
             (tmp / CONFIG_NAME).write_text(json.dumps(config, indent=2))
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> Student:
+    def from_pretrained(cls, path: str | Path, make_teacher=None) -> Student:
+        """``make_teacher``: how to build the prior's teachers, for a student trained with a prior."""
         path = Path(path)
         config_file, weights_file = path / CONFIG_NAME, path / WEIGHTS_NAME
         if not config_file.is_file() or not weights_file.is_file():
@@ -148,5 +179,5 @@ class Student(torch.nn.Module):
         return cls(
             config["backbone"], head, meta=config.get("meta"), backbone_options=config.get("backbone_options"),
             extras={k: bool(config.get(k, False)) for k in PERCEPTION_OPTIONS},
-            prior=TeacherPrior.from_dict(config.get("prior")),
+            prior=TeacherPrior.from_dict(config.get("prior")), make_teacher=make_teacher,
         )

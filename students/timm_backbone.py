@@ -15,7 +15,7 @@ Weights, never downloaded here, are looked for in this order:
    from a URL.
 
 Found weights load through timm itself (its per-model checkpoint filters
-apply). Nothing found is a :class:`~w2s.errors.MissingWeightsError` naming
+apply). Nothing found is a :class:`~w2s.core.errors.MissingWeightsError` naming
 every place looked and how to fill one. ``pretrained=False`` builds random
 weights, for tests and ablations only, and says so in the log.
 
@@ -40,8 +40,8 @@ from pathlib import Path
 import torch
 
 from students.base import BackboneBase
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +225,7 @@ class TimmBackbone(BackboneBase, torch.nn.Module):
                 model, pretrained=True, pretrained_cfg_overlay={"file": str(path), "source": ""}
             )
         except (RuntimeError, KeyError, ValueError, OSError) as exc:
-            from w2s.untrusted import explain
+            from w2s.core.untrusted import explain
 
             if unsafe := explain(exc, path, f"weights file of timm model {model!r}"):
                 raise unsafe from None

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ import torch
 
 from students.base import BackboneBase
 from students.vlm import VisionLanguageModel
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 class VLMBackbone(VisionLanguageModel, BackboneBase):

@@ -11,8 +11,8 @@ clip, e.g. ``fr:ssim``; abstains on clean clips).
 
 from __future__ import annotations
 
-from w2s.errors import W2SError
-from w2s.registry import Registry, suggest
+from w2s.core.errors import W2SError
+from w2s.core.registry import Registry, suggest
 
 TEACHER_FAMILIES = Registry(
     "teacher family",
@@ -49,10 +49,18 @@ def check_teacher(name: str) -> None:
     teacher_class(name).check(split_name(name)[1])
 
 
-def make_teacher(name: str, **options):
-    """Build the teacher called ``name`` (every weights file it loads is loaded weights-only: w2s.untrusted)."""
-    from w2s.untrusted import no_unpickling
+def make_teacher(name: str, device: str | None = None, **options):
+    """Build the teacher called ``name`` (every weights file it loads is loaded weights-only: w2s.core.untrusted).
+
+    ``device`` goes to a teacher that takes one and is ignored by the others (weight-free metrics run
+    on the CPU); ``variant_share`` is the label stage's option, not the teacher's, and is dropped.
+    """
+    from w2s.core.untrusted import no_unpickling
 
     family, arg = split_name(name)
+    cls = TEACHER_FAMILIES.resolve(family)
+    options = {k: v for k, v in options.items() if k != "variant_share"}
+    if device is not None and cls.takes_device:
+        options.setdefault("device", device)
     with no_unpickling():
-        return TEACHER_FAMILIES.resolve(family)(arg, **options)
+        return cls(arg, **options)

@@ -1,12 +1,28 @@
 """Defaults every teacher shares; a teacher class overrides only what differs.
 
-The members are those of :class:`w2s.protocols.Teacher`. ``describe()`` is the
+The members are those of :class:`w2s.core.protocols.Teacher`. ``describe()`` is the
 first line of the class docstring, so a teacher documents itself once.
 """
 
 from __future__ import annotations
 
-from w2s.registry import DescribedByDocstring
+from w2s.core.errors import W2SError
+from w2s.core.registry import DescribedByDocstring, suggest
+
+# how a frame-wise teacher pools its frames' scores into the clip's (scores are oriented higher-is-better first)
+POOLING = {
+    "mean": lambda s: s.mean(),
+    "median": lambda s: s.median(),
+    "min": lambda s: s.min(),  # the worst frame: a brief glitch counts in full
+}
+
+
+def check_frame_options(name: str, pooling: str, frame_batch: int) -> None:
+    """A frame-wise teacher's ``pooling`` and ``frame_batch`` options, checked (``name``: the teacher's)."""
+    if pooling not in POOLING:
+        raise W2SError(f"{name}: unknown pooling {pooling!r}: {suggest(pooling, POOLING)}")
+    if isinstance(frame_batch, bool) or not isinstance(frame_batch, int) or frame_batch < 1:
+        raise W2SError(f"{name}: frame_batch must be a positive integer, got {frame_batch!r}")
 
 
 class TeacherBase(DescribedByDocstring):

@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 
 from teachers.base import TeacherBase
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
-from w2s.registry import suggest
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
+from w2s.core.registry import suggest
 
 _LUMA = torch.tensor([0.299, 0.587, 0.114])
 

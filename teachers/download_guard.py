@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 from teachers.pyiqa_requirements import FOLDERS, Need, hf_hub_cache, torch_hub_dir
-from w2s.errors import MissingWeightsError
+from w2s.core.errors import MissingWeightsError
 
 # names that modules import by name and that a module first imported inside a
 # block may have bound to a stand-in; swept on exit

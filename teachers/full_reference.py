@@ -61,10 +61,10 @@ import math
 import torch
 import torch.nn.functional as F
 
-from teachers.base import TeacherBase
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
-from w2s.registry import suggest
+from teachers.base import POOLING, TeacherBase, check_frame_options
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
+from w2s.core.registry import suggest
 
 log = logging.getLogger(__name__)
 
@@ -111,13 +111,6 @@ NOT_OFFERED: dict[str, str] = {
     "dists": "it needs torchvision's VGG16 weights and pyiqa's DISTS weights, which are downloaded",
 }
 
-POOLING = {
-    "mean": lambda s: s.mean(),
-    "median": lambda s: s.median(),
-    "min": lambda s: s.min(),  # the worst frame (scores are oriented before pooling)
-}
-
-
 def psnr(variant: torch.Tensor, reference: torch.Tensor, cap_db: float = PSNR_CAP_DB) -> torch.Tensor:
     """Per-frame PSNR in dB of two ``(T, 3, H, W)`` batches in ``[0, 1]``.
 
@@ -162,10 +155,7 @@ class FullReferenceTeacher(TeacherBase):
 
     def __init__(self, arg: str, device: str = "cpu", pooling: str = "mean", frame_batch: int = 16):
         self.check(arg)
-        if pooling not in POOLING:
-            raise W2SError(f"fr:{arg}: unknown pooling {pooling!r}: {suggest(pooling, POOLING)}")
-        if isinstance(frame_batch, bool) or not isinstance(frame_batch, int) or frame_batch < 1:
-            raise W2SError(f"fr:{arg}: frame_batch must be a positive integer, got {frame_batch!r}")
+        check_frame_options(f"fr:{arg}", pooling, frame_batch)
         self.metric_name = arg
         self.name = f"fr:{arg}"
         self.device = device

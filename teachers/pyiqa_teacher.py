@@ -20,19 +20,12 @@ import threading
 
 import torch
 
-from teachers.base import TeacherBase
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
-from w2s.registry import suggest
+from teachers.base import POOLING, TeacherBase, check_frame_options
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
+from w2s.core.registry import suggest
 
 log = logging.getLogger(__name__)
-
-POOLING = {
-    "mean": lambda s: s.mean(),
-    "median": lambda s: s.median(),
-    "min": lambda s: s.min(),  # the worst frame: a brief glitch counts in full
-}
-
 
 def _entropy_fast(frames: torch.Tensor) -> torch.Tensor:
     """pyiqa's ``entropy`` (Y channel, 256-bin histogram, log2) via bincount.
@@ -82,7 +75,7 @@ def _build_metric(metric: str, device: str):
 
     # pyiqa fixed its cache folder when it was imported; follow TORCH_HOME as it is now
     download_util.DEFAULT_CACHE_DIR = str(req.torch_hub_dir() / "pyiqa")
-    from w2s.untrusted import explain, no_unpickling
+    from w2s.core.untrusted import explain, no_unpickling
 
     guard = DownloadGuard(follow=False)
     try:
@@ -121,8 +114,7 @@ class PyiqaTeacher(TeacherBase):
 
     def __init__(self, metric: str, pooling: str = "mean", device: str = "cpu", frame_batch: int = 16, fast: bool = True):
         self.check(metric)
-        if pooling not in POOLING:
-            raise W2SError(f"pyiqa:{metric}: unknown pooling {pooling!r}: {suggest(pooling, POOLING)}")
+        check_frame_options(f"pyiqa:{metric}", pooling, frame_batch)
         self.metric_name = metric
         self.name = f"pyiqa:{metric}"
         self.pooling = pooling

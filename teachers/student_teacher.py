@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from teachers.base import TeacherBase
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 
 class StudentTeacher(TeacherBase):
@@ -16,12 +16,15 @@ class StudentTeacher(TeacherBase):
         from students import backbone_class
         from students.comparative import ComparativeStudent, is_comparative
         from students.student import Student
+        from teachers import make_teacher
 
         self.check(path)
         self.path = Path(path)
         # a folder's config.json says which kind of student it holds (students/comparative.py)
-        loader = ComparativeStudent if is_comparative(self.path) else Student
-        self.student = loader.from_pretrained(self.path)
+        if is_comparative(self.path):
+            self.student = ComparativeStudent.from_pretrained(self.path)
+        else:  # a student with a prior builds its teachers with this package's factory
+            self.student = Student.from_pretrained(self.path, make_teacher=make_teacher)
         self.name = name or f"student:{path}"
         self.backbone_name = self.student.backbone_name
         # as safe to call from several label workers as the backbone it runs

@@ -9,7 +9,7 @@ otherwise).
 Matching a clip to a row (``match="auto"`` tries these in order):
 
 1. ``id``: the clip's video id (the part before ``#``, see
-   :func:`w2s.media.clip.parse_item_id`) equals the table's ``id``;
+   :func:`w2s.core.clip.parse_item_id`) equals the table's ``id``;
 2. ``path``: the clip's source file (``clip.meta["source"]``) equals the
    table's ``path``, or ends with it when it is relative
    (``videos/a.mp4`` matches ``/data/pool/videos/a.mp4``);
@@ -33,9 +33,9 @@ import math
 from pathlib import Path, PurePath
 
 from teachers.base import TeacherBase
-from w2s.errors import W2SError
-from w2s.media.clip import Clip, parse_item_id
-from w2s.registry import suggest
+from w2s.core.clip import Clip, parse_item_id
+from w2s.core.errors import W2SError
+from w2s.core.registry import suggest
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from students.vlm import (
     level_token_ids,
 )
 from teachers.base import TeacherBase
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 __all__ = ["LEVELS", "PREFILL", "PROMPTS", "WEIGHTS", "VLMTeacher", "level_token_ids"]
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import torch
 
 from distortions import DISTORTIONS
-from w2s import protocols
-from w2s.label import LabelJob, label_video
-from w2s.media.clip import Clip
+from w2s.core import protocols
+from w2s.core.clip import Clip
+from w2s.core.registry import Registry
 from w2s.media.samplers import UniformSampler
-from w2s.registry import Registry
+from w2s.run.label import LabelJob, label_video
 from w2s.testing.doubles import MeanBackbone, RecordingTeacher
 
 README = Path(__file__).resolve().parents[1] / "README.md"

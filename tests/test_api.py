@@ -12,7 +12,7 @@ from students.calibration import CalibrationHead
 from students.prior import TeacherPrior
 from students.student import Student
 from w2s.cli import main
-from w2s.errors import InputError, W2SError
+from w2s.core.errors import InputError, W2SError
 from w2s.media.decode import read_clip
 
 

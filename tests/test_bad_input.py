@@ -294,7 +294,7 @@ def test_missing_config_file_and_empty_pools(tiny_config, pool, tmp_path, capsys
 
 def test_a_run_folder_made_by_another_config(tiny_config, tmp_path, capsys):
     from w2s.config import load_config
-    from w2s.run import write_run_config
+    from w2s.run.provenance import write_run_config
 
     cfg = tiny_config("other")
     write_run_config(load_config(cfg), tmp_path / "runs" / "other" / "config.yaml")  # as a first run leaves it
@@ -334,12 +334,12 @@ def test_a_bug_is_one_line_without_v_and_a_traceback_with_it(monkeypatch, capsys
 
 def test_evaluate_interrupted_says_how_to_resume(monkeypatch, tmp_path, capsys):
     """The line Ctrl-C prints for evaluate (that a rerun resumes from its cache: tests/test_study_eval.py)."""
-    import w2s.study.evaluate
+    import w2s.study.model_eval
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(w2s.study.evaluate, "evaluate_model", interrupted)
+    monkeypatch.setattr(w2s.study.model_eval, "evaluate_model", interrupted)
     labels = tmp_path / "labels.csv"
     labels.write_text("file,mos\na.mp4,1\n")
     (tmp_path / "a.mp4").write_bytes(b"")

@@ -16,11 +16,12 @@ from scipy.special import ndtr
 from students.calibration import CalibrationHead
 from students.student import Student
 from w2s.config import StudentConfig, TrainConfig
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.labelled.set import LabelledSet
 from w2s.media.decode import read_clip
 from w2s.media.sources import package_data_dir
 from w2s.study import calibrate as C
+from w2s.study import features as F
 from w2s.testing.media import write_video
 
 BLURS = [round(0.3 * k, 1) for k in range(12)]  # Gaussian blur radius per video
@@ -66,7 +67,7 @@ def shared_backbone(backbone):
     """Every Student.from_pretrained in this module gets the session's backbone instead of loading
     the weights again (seconds each): the student still loads through its own code."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("students.student.build_perception", lambda name, options=None, extras=None: backbone)
+        mp.setattr("students.student.build_perception", lambda name, options=None, extras=None, device=None: backbone)
         yield backbone
 
 
@@ -209,7 +210,7 @@ def test_rerun_reuses_the_features(run, student_dir, labelled, shared_backbone, 
     # a cache that other frame sampling wrote is refused, not silently mixed in
     settings = json.loads(json.dumps({"sampler": {"name": "uniform", "num_frames": 8}}))
     with pytest.raises(W2SError, match="other settings"):
-        C._read_cache(again / C.FEATURES, settings)
+        F._read_cache(again / F.FEATURES, settings)
 
 
 def test_too_small_a_share_is_refused_before_any_work(labelled, tmp_path):
@@ -239,7 +240,7 @@ def test_mos_pairs_are_thurstone_pairs_of_the_standardised_targets():
 
 
 def test_train_head_from_an_init_keeps_its_standardisation_and_leaves_it_untouched():
-    from w2s.train import train_head
+    from w2s.run.train import train_head
 
     torch.manual_seed(0)
     features = torch.randn(8, 5)
@@ -261,19 +262,20 @@ def test_a_student_with_a_teacher_prior_keeps_it_in_the_base(run, student_dir, l
     # the base of each video is the backbone's score plus the prior, as Student.score adds them,
     # and the calibrated student is saved with the same prior
     from students.prior import TeacherPrior
+    from teachers import make_teacher
 
     student = Student.from_pretrained(student_dir)
     student.prior = TeacherPrior(["classic:sharpness"], [1.0], [0.05], [0.02], [{}])
     with_prior = tmp_path / "with_prior"
     student.save_pretrained(with_prior)
     C.calibrate(with_prior, labelled, tmp_path / "out", fraction=FRACTION, splits=1, seed=0)
-    saved = Student.from_pretrained(tmp_path / "out" / "student")
+    saved = Student.from_pretrained(tmp_path / "out" / "student", make_teacher=make_teacher)
     assert saved.prior == student.prior
     scores = pd.read_parquet(tmp_path / "out" / "scores.parquet").set_index(["model", "id"])
     video = scores.loc["calibrated"].index[0]
     clip = read_clip(labelled.videos.set_index("id").path[video], SAMPLER, max_side=SIDE)
     assert saved.score(clip) == pytest.approx(scores.loc[("calibrated", video), "score"], abs=1e-4)
-    assert Student.from_pretrained(with_prior).score(clip) == pytest.approx(scores.loc[("zero_shot", video), "score"], abs=1e-4)
+    assert Student.from_pretrained(with_prior, make_teacher=make_teacher).score(clip) == pytest.approx(scores.loc[("zero_shot", video), "score"], abs=1e-4)
     # the prior moved the zero-shot scores: without it they are those of the run without one
     plain = pd.read_parquet(run[0] / "scores.parquet").set_index(["split", "model", "id"]).score
     assert abs(plain[(0, "zero_shot", video)] - scores.loc[("zero_shot", video), "score"]) > 1e-3
@@ -283,7 +285,7 @@ def test_the_default_share_of_a_tiny_set_trains_on_a_single_pair(run, student_di
     # 20 % of 12 videos: 2 training videos, one pair; the cache of the first run serves (same perception)
     out = tmp_path / "small"
     out.mkdir()
-    shutil.copy(run[0] / C.FEATURES, out / C.FEATURES)
+    shutil.copy(run[0] / F.FEATURES, out / F.FEATURES)
     summary = C.calibrate(student_dir, labelled, out, splits=2, seed=3)
     splits = pd.read_parquet(out / "splits.parquet")
     assert (splits.n_train == 2).all() and (splits.n_test == 10).all() and len(splits) == 6

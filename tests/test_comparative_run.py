@@ -24,10 +24,10 @@ def _sets(*overrides):
 
 def test_comparative_student_trains_in_a_run_scores_files_and_teaches(tiny_config, tiny_qwen, sample_pools, tmp_path,
                                                                       capsys):
+    from distortions import make_distortions
     from students.comparative import ComparativeStudent, level_of, thurstone_map
-    from w2s.comparative import ItemPixels
     from w2s.media.decode import read_clip
-    from w2s.run import make_distortions
+    from w2s.run.train_comparative import ItemPixels
 
     cfg = str(tiny_config("comparative"))
     common = ["pool.limit=2", "pool.max_side=32", "rounds=1", "pairs.teacher_pairs=20", "hard_cases.teacher=4",
@@ -112,7 +112,7 @@ def test_comparative_needs_a_vlm_backbone(tiny_config, capsys):
     err = capsys.readouterr().err
     assert "student.kind: comparative needs student.backbone: vlm:PATH" in err and "efficientnet_lite0" in err
     assert main(["run", cfg, "--set", "student.kind=pairwise"]) == 2
-    assert "student.kind must be 'single' or 'comparative'" in capsys.readouterr().err
+    assert "student.kind: 'pairwise' is not one of single, comparative" in capsys.readouterr().err
     vlm = ["--set", "student.kind=comparative", "--set", "student.backbone=vlm:/nowhere"]
     assert main(["run", cfg, *vlm, "--set", "student.comparative.thresholds=[0.9, 0.3, 0.5, 0.1]"]) == 2
     assert "student.comparative.thresholds [0.9, 0.3, 0.5, 0.1] must be four numbers" in capsys.readouterr().err
@@ -122,8 +122,8 @@ def test_comparative_needs_a_vlm_backbone(tiny_config, capsys):
 
 def test_the_paper_comparative_config_names_the_model_folder_it_needs():
     from w2s.config import load_config
-    from w2s.errors import MissingWeightsError
-    from w2s.run import check_names
+    from w2s.core.errors import MissingWeightsError
+    from w2s.run.context import check_names
 
     config = load_config("configs/w2s_paper_comparative.yaml")
     assert config.student.kind == "comparative" and config.student.comparative.anchors == 5

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from w2s.config import load_config
-from w2s.errors import ConfigError
+from w2s.core.errors import ConfigError
 
 
 def write(tmp_path, text):
@@ -64,8 +64,8 @@ def test_every_shipped_config_loads():
 
 
 def test_temporal_config_passes_the_name_check():
-    from w2s.errors import W2SError
-    from w2s.run import check_names
+    from w2s.core.errors import W2SError
+    from w2s.run.context import check_names
 
     path = "configs/temporal.yaml"
     check_names(load_config(path))  # as shipped: every teacher, family and the backbone is known
@@ -83,8 +83,8 @@ def test_real_model_configs_pass_the_name_check_without_weights(name, tmp_path, 
     """Hub ids are accepted before anything loads: a missing model fails when it is built, with its own message."""
     import huggingface_hub.constants
 
-    from w2s.errors import MissingWeightsError
-    from w2s.run import check_names
+    from w2s.core.errors import MissingWeightsError
+    from w2s.run.context import check_names
 
     # an empty hub cache: the check must not depend on weights being there
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty_hub"))
@@ -100,8 +100,8 @@ def test_real_model_configs_pass_the_name_check_without_weights(name, tmp_path, 
 
 
 def test_paper_recipe_names_the_score_table_a_user_must_supply():
-    from w2s.errors import W2SError
-    from w2s.run import check_names
+    from w2s.core.errors import W2SError
+    from w2s.run.context import check_names
 
     config = load_config("configs/w2s_paper.yaml")
     assert len(config.teachers) == 5 and config.rounds == 3
@@ -111,13 +111,19 @@ def test_paper_recipe_names_the_score_table_a_user_must_supply():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("student.prior=ensemble", "student.prior must be 'none' or 'teachers', got 'ensemble'"),
-    ("pairs.fr_scope=across", "pairs.fr_scope must be 'any' or 'within', got 'across'"),
-    ("pairs.student_votes=never", "pairs.student_votes must be 'both' or 'within', got 'never'"),
+    ("student.prior=ensemble", "student.prior: 'ensemble' is not one of none, teachers"),
+    ("pairs.fr_scope=across", "pairs.fr_scope: 'across' is not one of any, within"),
+    ("pairs.student_votes=never", "pairs.student_votes: 'never' is not one of both, within"),
+    ("pairs.ensemble=foo", "pairs.ensemble: 'foo' is not one of equal, reliability"),
+    ("student.kind=pairwise", "student.kind: 'pairwise' is not one of single, comparative"),
+    ("train.loss=fidelty", "train.loss: 'fidelty' is not one of fidelity, ranknet, margin; did you mean 'fidelity'?"),
+    ("student.head=mpl", "student.head: 'mpl' is not one of mlp, quality_prompts; did you mean 'mlp'?"),
+    ("eval.lofo=null", "eval.lofo: null is not one of none, first, all"),
+    ("eval.lofo=false", "eval.lofo: False is not one of none, first, all"),
     ("train.checkpoint_every=-1", "train.checkpoint_every must be 0 (never) or a number of epochs, got -1"),
 ])
 def test_choice_keys_name_the_key_and_the_choices(override, message, tmp_path):
-    from w2s.errors import ConfigError
+    from w2s.core.errors import ConfigError
 
     (tmp_path / "c.yaml").write_text("name: t\n")
     with pytest.raises(ConfigError) as err:
@@ -130,7 +136,7 @@ def test_a_config_field_added_since_a_run_started_at_its_default_is_no_change():
     import copy
 
     from w2s.config import RunConfig
-    from w2s.run import config_changes
+    from w2s.run.provenance import config_changes
 
     current = RunConfig().to_dict()
     recorded = copy.deepcopy(current)
@@ -143,3 +149,86 @@ def test_a_config_field_added_since_a_run_started_at_its_default_is_no_change():
     assert config_changes(recorded, current) == []
     current["distortions"] = {"blur": None}  # a family dropped from a mapping is a change
     assert config_changes(recorded, current) == ["distortions"]
+
+
+# --- every key documented once, on its field; choices typed; `w2s config` shows them -------------
+
+
+def test_every_key_of_every_section_has_help():
+    import dataclasses
+    import typing
+
+    from w2s.config import RunConfig, explain
+
+    def sections(cls):
+        yield cls
+        for hint in typing.get_type_hints(cls).values():
+            if dataclasses.is_dataclass(hint):
+                yield from sections(hint)
+
+    seen = set()
+    for cls in sections(RunConfig):
+        assert (cls.__doc__ or "").strip() and "\n" not in cls.__doc__.strip(), f"{cls.__name__}: a one-line docstring"
+        for f in dataclasses.fields(cls):
+            assert f.metadata.get("help", "").strip(), f"{cls.__name__}.{f.name} has no help"
+        seen.add(cls.__name__)
+    assert {"PoolConfig", "PairsConfig", "HardCasesConfig", "ComparativeConfig", "StudentConfig", "TrainConfig",
+            "EvalConfig"} <= seen
+    rows = explain()
+    assert all(r.help.strip() for r in rows) and len({r.key for r in rows}) == len(rows)
+    assert "student.comparative.anchors" in {r.key for r in rows}
+
+
+def test_explain_shows_a_literal_as_its_words_with_its_default():
+    from w2s.config import explain
+
+    rows = {r.key: r for r in explain()}
+    assert rows["pairs.ensemble"].type == "equal | reliability" and rows["pairs.ensemble"].default == "equal"
+    assert rows["eval.lofo"].type == "none | first | all"
+    assert rows["pool.max_side"].type == "int" and rows["pool.max_side"].default == "320"
+    assert rows["train.shares"].type == "dict | null" and rows["train.shares"].default == "null"
+    assert rows["student.backbone"].type == "str | list"
+    assert rows["pool.sampler"].default == "{name: uniform, num_frames: 4}"
+    assert "fidelity" in rows["train.loss"].help
+    assert [r.key for r in explain("pairs")] == [k for k in rows if k.startswith("pairs.")]
+    assert {r.key for r in explain("student.comparative")} == {k for k in rows if k.startswith("student.comparative.")}
+    with pytest.raises(ConfigError, match="no config key starts with 'pair_'"):
+        explain("pair_")
+
+
+def test_the_choice_words_and_the_plugin_tables_agree():
+    """The config's Literal is the source of the words; the tables that implement them must match it."""
+    import typing
+
+    from students.heads import HEAD_KINDS
+    from w2s.config import HeadKind, LossName, StudentConfig, TrainConfig
+    from w2s.run.losses import LOSSES
+
+    assert set(typing.get_args(LossName)) == set(LOSSES)
+    assert set(typing.get_args(HeadKind)) == set(HEAD_KINDS)
+    hints = typing.get_type_hints
+    assert hints(TrainConfig)["loss"] == LossName and hints(StudentConfig)["head"] == HeadKind
+
+
+def test_w2s_config_prints_a_sections_keys(capsys):
+    from w2s.cli import main
+
+    assert main(["config", "pairs"]) == 0
+    out = capsys.readouterr().out
+    assert "pairs.ensemble" in out and "pairs.fr_scope" in out and "reliability" in out
+    assert not re.search(r"\bpool\.\w", out) and "train.loss" not in out
+    assert main(["config", "eval", "--markdown"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| key | type | default | help |"
+    assert "| `eval.lofo` | none \\| first \\| all | `none` |" in "\n".join(lines)
+    assert all(line.startswith("| `eval.") for line in lines[2:])
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "pool.max_side" in out and "student.comparative.anchors" in out
+
+
+def test_w2s_config_with_an_unknown_prefix_is_one_line(capsys):
+    from w2s.cli import main
+
+    assert main(["config", "pools"]) == 2
+    assert "no config key starts with 'pools': did you mean 'pool'" in capsys.readouterr().err

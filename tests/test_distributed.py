@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from w2s.io import read_tensors
+from w2s.core.io import read_tensors
 
 
 def free_port() -> int:
@@ -40,7 +40,7 @@ def test_two_process_run_shares_labelling_and_trains_with_world_size_2(tiny_conf
     for k in (0, 1):
         log = json.loads((run / f"round_{k:02d}" / "train_log.json").read_text())
         assert log["num_processes"] == 2
-        assert (run / f"round_{k:02d}" / "DONE").exists()
+        assert (run / f"round_{k:02d}" / "student" / "README.md").exists()  # the model card: the round's last file
     items = pd.read_parquet(run / "label" / "items.parquet")
     assert items.video_id.nunique() == 4 and items.item_id.is_unique  # each video labelled once
 

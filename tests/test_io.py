@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 import torch
 
-from w2s import io
-from w2s.run_folder import cached
+from w2s.core import io
+from w2s.run.folder import cached
 
 REPO = Path(__file__).parents[1]
 
@@ -30,7 +30,7 @@ def test_parquet_killed_half_written_is_absent_and_the_stage_recomputes(tmp_path
     # to_parquet writes half of a real file, then the process is killed: a truncated parquet
     killed_mid_write("""
         import pandas as pd
-        from w2s import io
+        from w2s.core import io
         def half(self, path, **kw):
             import io as b
             buf = b.BytesIO(); pd.DataFrame.__dict__['_real'](self, buf, **kw)
@@ -54,7 +54,7 @@ def test_a_kill_while_replacing_keeps_the_old_file_whole(tmp_path):
     target = tmp_path / "metrics.json"
     io.write_json({"srcc": 0.5}, target)
     killed_mid_write("""
-        from w2s import io
+        from w2s.core import io
         with io.replacing('metrics.json') as tmp:
             tmp.write_text('{"srcc": 0.')
             die()
@@ -89,7 +89,7 @@ def test_a_student_folder_killed_mid_save_is_not_a_student(tmp_path):
     """, tmp_path)
     assert not (tmp_path / "student").exists()
     from students.student import Student
-    from w2s.errors import W2SError
+    from w2s.core.errors import W2SError
 
     with pytest.raises(W2SError, match="is not a saved student"):
         Student.from_pretrained(tmp_path / "student")

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import torch
 
-from w2s.io import read_tensors
+from w2s.core.io import read_tensors
 
 REPO = Path(__file__).parents[1]
 # more epochs than the tiny config's 4: a training then lasts long enough to be killed in
@@ -148,7 +148,7 @@ def test_killed_at_every_stage_resumes_to_the_same_results(reference, tiny_confi
         ("mid-label evalset", files(run, "evalset/shards/*.parquet"), lambda: not (run / "evalset" / "DONE").exists()),
         training_point(run, 0),
         evaluation_point(run, 0),
-        ("mid-out-of-fold r0", lambda: (run / "round_00" / "DONE").exists(), lambda: not (run / "round_00" / "oof.parquet").exists()),
+        ("mid-out-of-fold r0", lambda: (run / "round_00" / "student" / "README.md").exists(), lambda: not (run / "round_00" / "oof.parquet").exists()),
         training_point(run, 1),
         evaluation_point(run, 1),
     ]

@@ -7,10 +7,10 @@ import torch
 
 from distortions import DISTORTIONS
 from teachers import make_teacher
-from w2s import label
-from w2s.label import LabelJob, label_pool, label_video, load_labels
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 from w2s.media.samplers import UniformSampler
+from w2s.run import label
+from w2s.run.label import LabelJob, label_pool, label_video, load_labels
 from w2s.testing.doubles import MeanBackbone, RecordingTeacher, ScoringBackbone
 
 
@@ -116,7 +116,7 @@ def test_label_workers_one_for_models_that_are_not_thread_safe(monkeypatch):
     """Automatic: two workers on two threads, one when a teacher or the backbone (also one
     wrapped in a Perception) says it is not thread-safe; an explicit count always wins."""
     from students.perception import Perception
-    from w2s.label import label_workers
+    from w2s.run.label import label_workers
 
     monkeypatch.setattr(torch, "get_num_threads", lambda: 2)
     safe, unsafe = RecordingTeacher("a"), RecordingTeacher("vlm", thread_safe=False)

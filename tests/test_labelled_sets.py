@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.labelled import (
     PRESETS,
     LabelFileError,

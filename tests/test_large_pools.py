@@ -14,8 +14,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from w2s import io, train
 from w2s.config import StudentConfig, TrainConfig
+from w2s.core import io
+from w2s.run import train
 
 
 def test_rows_written_block_by_block_read_back_as_one_tensor(tmp_path):

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from w2s import round as rounds
 from w2s.config import EvalConfig, PairsConfig, RunConfig, StudentConfig, TrainConfig
-from w2s.lofo import (
+from w2s.eval.lofo import (
     LOFO_COLUMNS,
     SUMMARY_COLUMNS,
     family_srcc,
@@ -17,10 +16,10 @@ from w2s.lofo import (
     lofo_markdown,
     summarize_lofo,
 )
-from w2s.round import Labels
-from w2s.run import Context, train_rounds
-from w2s.run import leave_one_family_out as run_lofo
-from w2s.train import default_accelerator, score_items
+from w2s.run import round as rounds
+from w2s.run.labels import Labels
+from w2s.run.loop import Context, run_lofo, train_rounds
+from w2s.run.train import default_accelerator, score_items
 
 CONTENTS = 6
 FAMILIES = ("A", "B", "C")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from scipy.stats import norm
 
-from w2s.losses import (
+from w2s.run.losses import (
     confidence_penalty,
     fidelity_loss,
     margin_loss,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from w2s.metrics import (
+from w2s.eval.metrics import (
     all_metrics,
     fit_logistic4,
     grouped_srcc,

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from w2s.pairs import (
+from w2s.run.pairs import (
     combined_probability,
     distortion_pairs,
     draw_pairs,
@@ -13,10 +13,9 @@ from w2s.pairs import (
     standardize,
     teacher_matrix,
     teacher_pairs,
-    teacher_reliability,
     within_content_pairs,
 )
-from w2s.reliability import reliability_weights
+from w2s.run.reliability import reliability_weights, teacher_reliability
 
 
 def small_items():

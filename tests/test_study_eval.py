@@ -10,12 +10,12 @@ import pytest
 from PIL import Image, ImageFilter
 from scipy import stats
 
-from w2s import metrics as M
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
+from w2s.eval import metrics as M
+from w2s.eval.metrics import fit_logistic4_params
 from w2s.labelled.set import LabelledSet
 from w2s.media.sources import package_data_dir
-from w2s.metrics import fit_logistic4_params
-from w2s.study import evaluate as E
+from w2s.study import model_eval as E
 from w2s.study.bootstrap import metrics_with_ci, paired_gain_ci
 from w2s.study.plots import plot_scatter, plot_srcc_per_round
 from w2s.testing.media import write_video
@@ -178,17 +178,17 @@ class CountingScorer:
 @pytest.fixture
 def counting(monkeypatch):
     """install(kill_after) makes evaluate_model's scorer a CountingScorer; returns a dict that gets it."""
-    real = E.load_scorer
+    real = E.load
 
     def install(kill_after: int | None = None) -> dict:
         made = {}
 
-        def load(model):
-            scorer, *rest = real(model)
-            made["scorer"] = CountingScorer(scorer, kill_after)
-            return (made["scorer"], *rest)
+        def load(model, **options):
+            scorer = real(model, **options)
+            made["scorer"] = scorer.model = CountingScorer(scorer.model, kill_after)
+            return scorer
 
-        monkeypatch.setattr(E, "load_scorer", load)
+        monkeypatch.setattr(E, "load", load)
         return made
 
     return install
@@ -287,7 +287,7 @@ def test_a_cache_from_other_settings_is_refused(labelled, tmp_path):
 
 
 def test_a_scorer_error_fails_only_its_video(labelled, tmp_path, monkeypatch):
-    real = E.load_scorer
+    real = E.load
 
     class Picky:
         def __init__(self, inner):
@@ -298,7 +298,12 @@ def test_a_scorer_error_fails_only_its_video(labelled, tmp_path, monkeypatch):
                 raise RuntimeError("out of memory")
             return self.inner.score(clip) if clip.id != "v3" else float("nan")
 
-    monkeypatch.setattr(E, "load_scorer", lambda model: (Picky(real(model)[0]), *real(model)[1:]))
+    def load(model, **options):
+        scorer = real(model, **options)
+        scorer.model = Picky(scorer.model)
+        return scorer
+
+    monkeypatch.setattr(E, "load", load)
     result = E.evaluate_model("classic:sharpness", labelled, tmp_path / "eval", sampler_spec=SAMPLER, n_boot=10)
     scores = pd.read_parquet(tmp_path / "eval" / "scores.parquet").set_index("id")
     assert scores.loc["v2", "error"] == "out of memory" and scores.loc["v3", "status"] == "failed"

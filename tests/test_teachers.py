@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from teachers import check_teacher, make_teacher
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources
@@ -45,3 +45,13 @@ def test_unknown_names_suggest_close_matches():
         check_teacher("piqe")
     with pytest.raises(W2SError, match="no saved student"):
         check_teacher("student:/does/not/exist")
+
+
+@pytest.mark.parametrize("name", ["pyiqa:entropy", "fr:psnr"])
+def test_frame_wise_teachers_check_their_frame_options_alike(name):
+    from teachers import make_teacher
+
+    with pytest.raises(W2SError, match=rf"{name}: unknown pooling 'avg'.*mean"):
+        make_teacher(name, pooling="avg")
+    with pytest.raises(W2SError, match=rf"{name}: frame_batch must be a positive integer, got 0"):
+        make_teacher(name, frame_batch=0)

@@ -3,10 +3,10 @@ import pandas as pd
 import torch
 
 from w2s.config import StudentConfig, TrainConfig
-from w2s.hard_cases import content_folds
-from w2s.metrics import srcc
-from w2s.pairs import draw_pairs
-from w2s.train import score_items, train_head
+from w2s.eval.metrics import srcc
+from w2s.run.hard_cases import content_folds
+from w2s.run.pairs import draw_pairs
+from w2s.run.train import score_items, train_head
 
 
 def synthetic(n=120, dim=16, seed=0):

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-import w2s.train as train_module
+import w2s.run.train as train_module
 from tests.test_train import synthetic
 from w2s.config import StudentConfig, TrainConfig
-from w2s.errors import W2SError
-from w2s.train import train_head
+from w2s.core.errors import W2SError
+from w2s.run.train import train_head
 
 # dropout on: the masks come from the global RNG, which the checkpoint must carry over too
 STUDENT = StudentConfig(hidden=16, dropout=0.3)

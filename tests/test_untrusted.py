@@ -1,4 +1,4 @@
-"""Files a user hands over are data, never code (w2s.untrusted): every pickle "bomb" below would
+"""Files a user hands over are data, never code (w2s.core.untrusted): every pickle "bomb" below would
 create a marker file when unpickled; each must be refused with a clear error, and the marker
 must never appear."""
 
@@ -13,8 +13,8 @@ import pickle
 import pytest
 import torch
 
-from w2s.errors import W2SError
-from w2s.untrusted import FORCE, UnsafeCheckpointError, no_unpickling
+from w2s.core.errors import W2SError
+from w2s.core.untrusted import FORCE, UnsafeCheckpointError, no_unpickling
 
 
 class Bomb:

@@ -9,8 +9,9 @@ import pytest
 
 from distortions import DISTORTIONS
 from w2s.config import load_config
-from w2s.errors import ConfigError
-from w2s.label import (
+from w2s.core.errors import ConfigError
+from w2s.media.samplers import UniformSampler
+from w2s.run.label import (
     LabelJob,
     label_pool,
     load_labels,
@@ -18,9 +19,9 @@ from w2s.label import (
     share_videos,
     variant_share,
 )
-from w2s.media.samplers import UniformSampler
-from w2s.pairs import distortion_pairs, teacher_pairs, teacher_reliability
-from w2s.run import run, teacher_options
+from w2s.run.loop import run
+from w2s.run.pairs import distortion_pairs, teacher_pairs
+from w2s.run.reliability import teacher_reliability
 from w2s.testing.doubles import MeanBackbone, RecordingTeacher
 
 
@@ -35,8 +36,25 @@ def test_variant_share_is_a_label_option_not_a_constructor_one():
     assert variant_share("pyiqa:piqe", {}) == 1.0
     assert variant_share("pyiqa:piqe", {"variant_share": 1}) == 1.0
     assert variant_share("pyiqa:piqe", {"variant_share": 0.25}) == 0.25
-    assert teacher_options("table:t.csv", {"variant_share": 0.25, "column": "mos"}, "cpu") == {"column": "mos"}
-    assert teacher_options("pyiqa:piqe", {"variant_share": 0.5}, "cuda:1") == {"device": "cuda:1"}
+
+
+def test_make_teacher_drops_the_label_option_and_hands_the_device_only_to_a_teacher_that_takes_one(monkeypatch):
+    import teachers
+
+    seen = {}
+
+    class Fake:
+        takes_device = True
+
+        def __init__(self, arg, **options):
+            seen.update(options, arg=arg)
+
+    monkeypatch.setattr(teachers.TEACHER_FAMILIES, "resolve", lambda family: Fake)
+    teachers.make_teacher("pyiqa:x", device="cuda:1", variant_share=0.5, column="mos")
+    assert seen == {"arg": "x", "device": "cuda:1", "column": "mos"}
+    Fake.takes_device, seen = False, seen.clear() or seen
+    teachers.make_teacher("pyiqa:x", device="cuda:1", variant_share=0.5)
+    assert seen == {"arg": "x"}
 
 
 def test_share_videos_are_an_exact_seeded_share():

@@ -28,16 +28,38 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from w2s.errors import InputError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import InputError, W2SError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SAMPLER = {"name": "uniform", "num_frames": 8}  # a teacher's frames when nothing else says
+DEFAULT_SAMPLER = {"name": "uniform", "num_frames": 8}  # how files are read when nothing else says (teacher, old student)
 DEFAULT_FPS = 25.0  # the frame rate given to frames passed as an array, unless told
 
 
-def _check_device(device: str | None) -> str:
+def saved_reading(meta: dict) -> tuple[dict, int | None]:
+    """How a saved student reads a file (its ``meta``): the frame sampler and ``max_side`` it was
+    trained with, or :data:`DEFAULT_SAMPLER` at full size where it saved none."""
+    return meta.get("sampler") or DEFAULT_SAMPLER, meta.get("max_side")
+
+
+def scale_100(raw: np.ndarray, quantiles: list[float] | None) -> np.ndarray:
+    """Raw student scores on 0-100: the share of the training items scored below.
+
+    Piecewise-linear between the stored percentiles of the student's own
+    training items (clean and distorted), clipped to [0, 100]. Monotonic, so it
+    ranks exactly as the raw score does.
+
+    >>> scale_100(np.array([-1.0, 0.5, 2.0]), [0.0, 1.0]).tolist()
+    [0.0, 50.0, 100.0]
+    """
+    if not quantiles:
+        return np.full(len(raw), np.nan)
+    q = np.asarray(quantiles, dtype=np.float64)
+    return np.interp(raw, q, np.linspace(0, 100, len(q)))
+
+
+def check_device(device: str | None) -> str:
     """``device`` as torch names it; a GPU asked for on a machine without one is an error, not a fallback."""
     if device is None:
         return "cpu"
@@ -66,7 +88,7 @@ class Scorer:
     >>> scorer(as_uint8.astype("float32"))
     Traceback (most recent call last):
     ...
-    w2s.errors.InputError: frames as a numpy array must be uint8 (T, H, W, 3) or (H, W, 3), got float32 (2, 48, 48, 3); for float frames pass a torch tensor (T, 3, H, W) in [0, 1]
+    w2s.core.errors.InputError: frames as a numpy array must be uint8 (T, H, W, 3) or (H, W, 3), got float32 (2, 48, 48, 3); for float frames pass a torch tensor (T, 3, H, W) in [0, 1]
     """
 
     def __init__(self, name: str, model, sampler: dict, max_side: int | None, quantiles, meta: dict):
@@ -103,13 +125,11 @@ class Scorer:
         >>> w2s.load("pyiqa:entropy").score_100("clip.mp4")
         Traceback (most recent call last):
         ...
-        w2s.errors.W2SError: pyiqa:entropy has no 0-100 scale (only a saved student has one: the share of its training items it scores below); use its raw score
+        w2s.core.errors.W2SError: pyiqa:entropy has no 0-100 scale (only a saved student has one: the share of its training items it scores below); use its raw score
         """
         if not self.quantiles:
             raise W2SError(f"{self.name} has no 0-100 scale (only a saved student has one: the share of its "
                            "training items it scores below); use its raw score")
-        from w2s.score import scale_100
-
         raw = self(x, fps=fps, progress=progress)
         out = scale_100(np.atleast_1d(np.asarray(raw, dtype=np.float64)), self.quantiles)
         return out if np.ndim(raw) else float(out[0])
@@ -123,8 +143,6 @@ class Scorer:
                   path  status                       error
         0  missing.mp4  failed  missing.mp4: no such file
         """
-        from w2s.score import scale_100
-
         rows = []
         for path in self._paths(list(paths), progress):
             try:
@@ -156,7 +174,7 @@ class Scorer:
 
     def _clip_of_frames(self, x, fps: float | None) -> Clip:
         """Frames passed in memory, as a clip: shrunk to the scorer's ``max_side`` as a file would be."""
-        from w2s.media.decode import fit_size, resize
+        from w2s.media.frames import fit_size, resize
 
         if isinstance(x, np.ndarray):
             if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[-1] != 3:
@@ -201,16 +219,15 @@ def load(name_or_path: str | Path, device: str | None = None, sampler: dict | No
     >>> w2s.load("pyiqa:no_such_metric")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    w2s.errors.W2SError: unknown pyiqa no-reference metric 'no_such_metric': known: ...
+    w2s.core.errors.W2SError: unknown pyiqa no-reference metric 'no_such_metric': known: ...
     >>> w2s.load("runs/none/round_00/student")
     Traceback (most recent call last):
     ...
-    w2s.errors.W2SError: 'runs/none/round_00/student' is neither a student folder (no such folder) nor a teacher name like pyiqa:piqe (`w2s list teachers` lists them)
+    w2s.core.errors.W2SError: 'runs/none/round_00/student' is neither a student folder (no such folder) nor a teacher name like pyiqa:piqe (`w2s list teachers` lists them)
     """
-    from students import backbone_class
     from teachers import make_teacher, teacher_class
 
-    device = _check_device(device)
+    device = check_device(device)
     spec = str(name_or_path)
     path = Path(spec.removeprefix("student:"))
     if path.is_dir() or spec.startswith("student:"):
@@ -218,25 +235,20 @@ def load(name_or_path: str | Path, device: str | None = None, sampler: dict | No
 
         model = StudentTeacher(str(path), name=spec)
         student = model.student
-        student.device = device
-        if device != "cpu":
-            if backbone_class(student.backbone_name)[0].takes_device:
-                student.backbone_options["device"] = device  # loaded straight onto it (a VLM)
-            else:
-                student.backbone.to(device)
+        student.place(device)
         info = student.meta
+        saved_sampler, saved_side = saved_reading(info)
         meta = {"kind": "student", "name": spec, "path": str(path), "backbone": student.backbone_name,
                 "backbone_options": student.backbone_options, "extras": student.extras,
                 "prior": student.prior.teachers if student.prior else [], "round": info.get("round"),
-                "run": info.get("run"), "sampler": info.get("sampler") or DEFAULT_SAMPLER,
-                "max_side": info.get("max_side"), "trainable_share": info.get("trainable_share")}
-        meta["sampler"], meta["max_side"] = sampler or meta["sampler"], max_side if max_side is not None else meta["max_side"]
+                "run": info.get("run"), "sampler": sampler or saved_sampler,
+                "max_side": max_side if max_side is not None else saved_side,
+                "trainable_share": info.get("trainable_share")}
         return Scorer(spec, model, meta["sampler"], meta["max_side"], info.get("train_score_quantiles"), meta)
     if ":" not in spec:
         raise W2SError(f"{spec!r} is neither a student folder (no such folder) nor a teacher name like pyiqa:piqe "
                        "(`w2s list teachers` lists them)")
-    options = {"device": device} if teacher_class(spec).takes_device else {}
-    model = make_teacher(spec, **options)
+    model = make_teacher(spec, device=device)
     meta = {"kind": "teacher", "name": spec, "sampler": sampler or DEFAULT_SAMPLER, "max_side": max_side,
             "full_reference": bool(teacher_class(spec).full_reference)}
     return Scorer(spec, model, meta["sampler"], max_side, None, meta)

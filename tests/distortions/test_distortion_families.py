@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 
 from distortions import DISTORTIONS
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
-from w2s.protocols import Distortion
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
+from w2s.core.protocols import Distortion
 
 NAMES = DISTORTIONS.names()
 CODECS = ["h264", "h265", "vp9", "av1"]

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from distortions import DISTORTIONS
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 
 def make(name, ladder=None):

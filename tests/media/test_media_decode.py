@@ -6,8 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from w2s.errors import MediaError
-from w2s.media.decode import fit_size, probe, read_clip
+from w2s.core.errors import MediaError
+from w2s.media.decode import read_clip
+from w2s.media.frames import fit_size
+from w2s.media.probe import probe
 from w2s.media.samplers import FpsSampler, UniformSampler
 
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from w2s.media.decode import probe, read_clip
+from w2s.media.decode import read_clip
+from w2s.media.probe import probe
 from w2s.media.samplers import (
     FragmentSampler,
     FrameDifferenceSampler,

@@ -1,6 +1,6 @@
 import pytest
 
-from w2s.errors import ConfigError, W2SError
+from w2s.core.errors import ConfigError, W2SError
 from w2s.media.samplers import (
     FpsSampler,
     FragmentSampler,

@@ -2,8 +2,8 @@ import importlib.util
 
 import pytest
 
-from w2s.errors import W2SError
-from w2s.media.decode import probe
+from w2s.core.errors import W2SError
+from w2s.media.probe import probe
 from w2s.media.samples import build_samples, draw_motion
 from w2s.media.scan import scan_pool
 from w2s.media.sources import EVAL_SOURCES, TRAIN_SOURCES, sources

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.media.scan import (
     MANIFEST_COLUMNS,
     PoolEntry,

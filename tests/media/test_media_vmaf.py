@@ -2,8 +2,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.vmaf import vmaf

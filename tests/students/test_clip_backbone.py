@@ -11,7 +11,7 @@ from students import check_backbone, make_backbone
 from students.clip_backbone import CLIPBackbone, level_prompts, quality_prompt_init
 from students.quality_prompts import QualityPromptHead
 from w2s.config import load_config
-from w2s.errors import ConfigError, MissingWeightsError
+from w2s.core.errors import ConfigError, MissingWeightsError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources

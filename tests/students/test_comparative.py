@@ -24,8 +24,8 @@ from students.comparative import (
     scale_quantiles,
     thurstone_map,
 )
-from w2s.errors import MissingWeightsError, W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import MissingWeightsError, W2SError
 
 
 def test_levels_from_the_pair_probability():

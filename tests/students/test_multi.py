@@ -9,8 +9,8 @@ from students import check_backbone, make_backbone
 from students.calibration import CalibrationHead
 from students.multi import block_scales
 from students.student import Student, build_perception
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 PAIR = ["efficientnet_lite0", "efficientnet_lite2"]
 

@@ -6,7 +6,7 @@ import torch
 from distortions import DISTORTIONS
 from students.nss import NSS_DIM, PER_SCALE, mscn, nss_features
 from students.perception import Perception
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 from w2s.testing.doubles import MeanBackbone
 
 

@@ -7,7 +7,7 @@ from students import BACKBONES, check_backbone, make_backbone
 from students.base import BackboneBase
 from students.motion import MOTION_DIM, motion_features, temporal_feature_change
 from students.perception import Perception
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.testing.doubles import ScoringBackbone

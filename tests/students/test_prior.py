@@ -7,6 +7,7 @@ import torch
 from students.calibration import CalibrationHead
 from students.prior import TeacherPrior
 from students.student import Student
+from w2s.core.errors import W2SError
 
 
 def test_prior_is_the_weighted_mean_of_standardised_scores():
@@ -37,11 +38,16 @@ def test_student_with_a_prior_round_trips_and_adds_it(tmp_path, backbone):
     assert loaded.prior == prior
 
     from teachers import make_teacher
-    from w2s.media.clip import Clip
+    from w2s.core.clip import Clip
 
     clip = Clip("x", torch.rand(2, 3, 64, 64), fps=4.0)
     with torch.no_grad():
         residual = float(head(backbone.embed(clip)[None].float())[0])
     entropy = make_teacher("pyiqa:entropy").score(clip)
-    loaded._backbone = backbone
+    loaded.share_backbone(backbone)
+    with pytest.raises(W2SError, match=r"w2s.load\(FOLDER\)"):  # the students package cannot build teachers
+        loaded.score(clip)
+    loaded.make_teacher = make_teacher
     assert loaded.score(clip) == pytest.approx(residual + (entropy - 7.0) / 0.5, abs=1e-4)
+    features, base = loaded.embed(clip)
+    assert base == pytest.approx((entropy - 7.0) / 0.5, abs=1e-5)

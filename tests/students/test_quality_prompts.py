@@ -12,7 +12,7 @@ import torch
 from students.quality_prompts import QualityPromptHead
 from students.student import Student
 from w2s.config import StudentConfig, TrainConfig
-from w2s.train import train_head
+from w2s.run.train import train_head
 
 
 def test_score_is_the_softmax_expectation_of_the_prompt_similarities_by_hand():

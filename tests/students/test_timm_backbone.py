@@ -5,7 +5,7 @@ import torch
 from safetensors.torch import save_file
 
 from students.timm_backbone import TimmBackbone
-from w2s.errors import MissingWeightsError, W2SError
+from w2s.core.errors import MissingWeightsError, W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources
@@ -43,7 +43,7 @@ def test_random_weights_are_explicit_and_dim_is_exact(random_resnet):
     feats = b.frame_features(frames)
     assert b.dim == RESNET18_DIM and feats.shape == (3, b.dim) and feats.dtype == torch.float32
     assert torch.isfinite(feats).all()
-    from w2s.media.clip import Clip
+    from w2s.core.clip import Clip
 
     assert torch.allclose(b.embed(Clip("x", frames, fps=4.0)), feats.mean(dim=0))
 

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 from teachers.classic import ClassicTeacher, luma
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources

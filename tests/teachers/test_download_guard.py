@@ -18,7 +18,7 @@ import torch
 import torch.hub
 
 from teachers.download_guard import DownloadBlocked, DownloadGuard
-from w2s.errors import MissingWeightsError
+from w2s.core.errors import MissingWeightsError
 
 NETWORK = [(torch.hub, "download_url_to_file"), (huggingface_hub, "hf_hub_download"),
            (huggingface_hub.file_download, "hf_hub_download"), (urllib.request, "urlopen"), (socket.socket, "connect")]

@@ -18,9 +18,9 @@ from teachers.full_reference import (
     FullReferenceTeacher,
     psnr,
 )
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
-from w2s.protocols import Teacher
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
+from w2s.core.protocols import Teacher
 
 SMALL = (96, 128)  # (H, W): every metric but ms_ssim runs on it
 LARGE = (176, 208)  # ms_ssim needs a short side of at least 161 px

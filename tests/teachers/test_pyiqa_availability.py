@@ -13,7 +13,7 @@ import pytest
 
 from teachers import pyiqa_requirements as pw
 from teachers.download_guard import try_build
-from w2s.errors import MissingWeightsError
+from w2s.core.errors import MissingWeightsError
 
 CNNIQA_FILE = "CNNIQA_koniq10k-e6f14c91.pth"
 

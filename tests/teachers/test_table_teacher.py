@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from teachers.table_teacher import TableTeacher
-from w2s.errors import W2SError
-from w2s.media.clip import Clip, variant_id
+from w2s.core.clip import Clip, variant_id
+from w2s.core.errors import W2SError
 
 
 def _clip(clip_id: str, source: str | None = None) -> Clip:

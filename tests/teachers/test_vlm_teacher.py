@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from teachers.vlm_teacher import LEVELS, WEIGHTS, VLMTeacher, level_token_ids
-from w2s.errors import MissingWeightsError, W2SError
+from w2s.core.errors import MissingWeightsError, W2SError
 from w2s.media.decode import read_clip
 from w2s.media.samplers import UniformSampler
 from w2s.media.sources import sources

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.labelled.presets import Preset
 
 logger = logging.getLogger(__name__)

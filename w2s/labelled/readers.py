@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 from w2s.labelled.formats import (
     _XLSX_EXTS,
     LabelFileError,

@@ -36,7 +36,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from w2s.errors import ConfigError
+from w2s.core.errors import ConfigError
 
 
 @runtime_checkable
@@ -326,7 +326,7 @@ def make_sampler(spec: dict | Sampler) -> Sampler:
     """Build a sampler from a config dict such as ``{"name": "uniform", "num_frames": 8}``.
 
     A sampler object is passed through unchanged. Unknown names and keys raise
-    :class:`~w2s.errors.ConfigError` naming them.
+    :class:`~w2s.core.errors.ConfigError` naming them.
     """
     if isinstance(spec, Sampler) and not isinstance(spec, dict):
         return spec

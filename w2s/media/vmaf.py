@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def vmaf(reference: Clip, distorted: Clip) -> float:
     """Mean VMAF (``vmaf_v0.6.1``) of ``distorted`` against ``reference``.
 
     Both clips must have the same ``(T, 3, H, W)`` shape, with both sides at
-    least ``MIN_SIDE`` pixels. Raises :class:`~w2s.errors.W2SError` on a shape
+    least ``MIN_SIDE`` pixels. Raises :class:`~w2s.core.errors.W2SError` on a shape
     mismatch, tiny frames or an ffmpeg failure.
     """
     if tuple(reference.frames.shape) != tuple(distorted.frames.shape):

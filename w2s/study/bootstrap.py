@@ -1,6 +1,6 @@
 """Agreement with human scores, with percentile bootstrap confidence intervals.
 
-The point estimates are exactly :func:`w2s.metrics.all_metrics`. The intervals
+The point estimates are exactly :func:`w2s.eval.metrics.all_metrics`. The intervals
 come from resampling *videos* with replacement (a video's prediction and its
 score travel together), ``n_boot`` times.
 
@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 from scipy import stats
 
-from w2s.metrics import all_metrics, fit_logistic4
+from w2s.eval.metrics import all_metrics, fit_logistic4
 
 METRICS = ("srcc", "krcc", "plcc", "rmse")
 # Resampled values held in memory at once (per array): bounds memory on large sets.
@@ -56,7 +56,7 @@ def _rowwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _mapped(pred: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """Predictions on the target scale, as w2s.metrics.plcc/rmse map them (no fit under 5 points)."""
+    """Predictions on the target scale, as w2s.eval.metrics.plcc/rmse map them (no fit under 5 points)."""
     return fit_logistic4(pred, target) if pred.size >= 5 else pred
 
 
@@ -73,9 +73,9 @@ def _boot_values(
             # Spearman = Pearson of average ranks, which is what scipy.stats.spearmanr computes
             out["srcc"].append(_rowwise_pearson(stats.rankdata(p, axis=1), stats.rankdata(t, axis=1)))
         if "krcc" in out:
-            out["krcc"].append(np.array([_kendall(pi, ti) for pi, ti in zip(p, t)]))
+            out["krcc"].append(np.array([_kendall(pi, ti) for pi, ti in zip(p, t, strict=True)]))
         if fitted:
-            m = np.stack([_mapped(pi, ti) for pi, ti in zip(p, t)]) if refit else mapped[idx]
+            m = np.stack([_mapped(pi, ti) for pi, ti in zip(p, t, strict=True)]) if refit else mapped[idx]
             if "plcc" in out:
                 out["plcc"].append(_rowwise_pearson(m, t))
             if "rmse" in out:
@@ -85,7 +85,7 @@ def _boot_values(
 
 def _kendall(p: np.ndarray, t: np.ndarray) -> float:
     if np.ptp(p) == 0 or np.ptp(t) == 0:
-        return float("nan")  # as w2s.metrics.krcc: a constant side ranks nothing
+        return float("nan")  # as w2s.eval.metrics.krcc: a constant side ranks nothing
     return float(stats.kendalltau(p, t).statistic)
 
 

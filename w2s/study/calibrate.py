@@ -18,7 +18,7 @@ between ``calibrated`` and ``scratch``.
 
 Written under ``out``:
 
-- ``features.safetensors``: each readable video's features and base, with the
+- ``features.safetensors`` (:mod:`w2s.study.features`): each readable video's features and base, with the
   ids, paths and the settings that made them in its metadata (a rerun embeds
   only what is missing; other settings are refused);
 - ``failures.parquet``: every video left out (id, path, reason);
@@ -33,30 +33,28 @@ Written under ``out``:
 
 from __future__ import annotations
 
-import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors import safe_open
 from scipy.special import ndtr
-from tqdm.auto import tqdm
 
-from w2s import io
-from w2s.errors import W2SError
-from w2s.labelled.set import FAILURE_COLUMNS, LabelledSet
-from w2s.pairs import draw_pairs, standardize
+from w2s.api import check_device
+from w2s.core import io
+from w2s.core.errors import W2SError
+from w2s.labelled.set import LabelledSet
+from w2s.run.pairs import draw_pairs, standardize
+from w2s.study.features import embed_set
 
 log = logging.getLogger(__name__)
 
-FEATURES = "features.safetensors"
 MODELS = ("zero_shot", "calibrated", "scratch")
 SPLIT_COLUMNS = ["split", "model", "srcc", "plcc", "n_train", "n_test"]
 MAX_PAIRS = 50_000  # all pairs of up to ~316 training videos; beyond, a seeded sample of them
-FLUSH_EVERY = 64  # videos embedded between cache writes: a killed run loses at most these
 
 # Fine-tuning recipe. The branch already ranks what the teachers taught it; a few hundred MOS pairs
 # should bend it, not replace it. lr 3e-4 is a third of the peak that trains a branch from scratch
@@ -74,129 +72,6 @@ LR = 3e-4
 # first 10 % of the steps and fails with 10 or fewer.
 MIN_STEPS_PER_EPOCH = 8
 MIN_STEPS = 20
-
-
-def _settings(student, sampler, side) -> dict:
-    """What the cached features depend on: the perception, the prior and how frames are read (not the head)."""
-    return json.loads(json.dumps({
-        "backbone": student.backbone_name,
-        "backbone_options": student.backbone_options,
-        "extras": student.extras,
-        "prior": student.prior.to_dict() if student.prior is not None else None,
-        "sampler": sampler.spec(),
-        "max_side": side,
-    }))
-
-
-def _read_cache(path: Path, settings: dict) -> dict[tuple[str, str], tuple[torch.Tensor, float]]:
-    """(features, base) already embedded, by (id, path); refuses a cache other settings wrote."""
-    if not path.is_file():
-        return {}
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-        features, base = f.get_tensor("features"), f.get_tensor("base")
-    saved = json.loads(meta.get("settings", "null"))
-    if saved != settings:
-        raise W2SError(
-            f"{path} holds features from other settings ({saved}), not {settings}: "
-            "use another output folder or delete the file"
-        )
-    keys = zip(json.loads(meta["ids"]), json.loads(meta["paths"]))
-    return {k: (features[i], float(base[i])) for i, k in enumerate(keys)}
-
-
-def _write_cache(path: Path, done: dict, settings: dict) -> None:
-    """One file, written atomically: ids and settings travel in its metadata, so they cannot disagree."""
-    if not done:
-        return
-    keys = list(done)
-    tensors = {
-        "features": torch.stack([done[k][0] for k in keys]).float().contiguous(),
-        "base": torch.tensor([done[k][1] for k in keys], dtype=torch.float64),
-    }
-    meta = {"ids": json.dumps([k[0] for k in keys]), "paths": json.dumps([k[1] for k in keys]),
-            "settings": json.dumps(settings)}
-    io.write_tensors(tensors, path, metadata=meta)
-
-
-def _embedder(student):
-    """``clip -> (features, base)`` exactly as :meth:`Student.score` computes them before its head."""
-    prior_scorer = None
-
-    def embed(clip) -> tuple[torch.Tensor, float]:
-        nonlocal prior_scorer
-        features, base = student.backbone.embed_with_base(clip)
-        if student.prior is not None:
-            if prior_scorer is None:  # the prior's teachers, built once
-                from students.prior import PriorScorer
-
-                prior_scorer = PriorScorer(student.prior)
-            base = base + prior_scorer(clip)
-        features = features.float().cpu()
-        if not torch.isfinite(features).all() or not math.isfinite(base):
-            raise ValueError("the student's perception gave non-finite features or base")
-        return features, float(base)
-
-    return embed
-
-
-def embed_set(student, labelled: LabelledSet, out: Path) -> tuple[pd.DataFrame, torch.Tensor, torch.Tensor]:
-    """Every readable video's features and base, from the cache where it has them.
-
-    Returns (videos: id, path, target of the usable ones in the label file's order;
-    features (N, dim); base (N,) float64), and writes ``failures.parquet``.
-    """
-    from w2s.media.decode import read_clip
-    from w2s.media.samplers import make_sampler
-    from w2s.study.evaluate import DEFAULT_SAMPLER
-
-    # frames are read as `w2s score` and w2s.study.evaluate read them for this student
-    sampler = make_sampler(student.meta.get("sampler") or DEFAULT_SAMPLER)
-    side = student.meta.get("max_side")
-    settings = _settings(student, sampler, side)
-    cache = out / FEATURES
-    done = _read_cache(cache, settings)
-    videos = labelled.videos.reset_index(drop=True)
-    keys = [(str(i), str(p)) for i, p in zip(videos["id"], videos["path"])]
-    todo = [k for k in keys if k not in done]
-    log.info("%s: %d videos, %d embedded before", labelled.name, len(keys), len(keys) - len(todo))
-
-    embed = _embedder(student)
-    errors: dict[tuple[str, str], str] = {}
-    fresh = 0
-    for key in tqdm(todo, desc=f"embed {labelled.name}", unit="video"):
-        try:
-            # clip id left at its default (the file stem), as `w2s score` reads it: a fragments
-            # sampler then places its patches where the saved student's scoring will
-            done[key] = embed(read_clip(key[1], sampler, max_side=side or None))
-        except Exception as e:  # noqa: BLE001 - one bad video never stops the others; its reason is kept
-            log.warning("cannot embed %s: %s", key[1], e)
-            errors[key] = str(e) or type(e).__name__
-            continue
-        fresh += 1
-        if fresh % FLUSH_EVERY == 0:
-            _write_cache(cache, done, settings)
-    if fresh:
-        _write_cache(cache, done, settings)
-
-    failures = pd.concat(
-        [p for p in (labelled.failures.reindex(columns=FAILURE_COLUMNS),
-                     pd.DataFrame([(k[0], k[1], r) for k, r in errors.items()], columns=FAILURE_COLUMNS)) if len(p)]
-        or [pd.DataFrame(columns=FAILURE_COLUMNS)],
-        ignore_index=True,
-    )
-    # parquet wants one type per column: ids and paths as text, a missing one stays missing
-    failures = failures.apply(lambda c: c.map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v)))
-    io.write_parquet(failures, out / "failures.parquet")
-    if errors:
-        log.warning("%d of %d videos could not be embedded; reasons in %s", len(errors), len(keys), out / "failures.parquet")
-
-    ok = [i for i, k in enumerate(keys) if k in done]
-    table = pd.DataFrame({"id": [keys[i][0] for i in ok], "path": [keys[i][1] for i in ok],
-                          "target": labelled.target[ok]})
-    features = torch.stack([done[keys[i]][0] for i in ok]) if ok else torch.empty(0, 0)
-    base = torch.tensor([done[keys[i]][1] for i in ok], dtype=torch.float64)
-    return table, features, base
 
 
 def n_train_of(fraction: float, n: int) -> int:
@@ -222,7 +97,7 @@ def _check_share(fraction: float, n: int, what: str) -> tuple[int, int]:
 
 
 def mos_pairs(ids: np.ndarray, target: np.ndarray, seed: int, cap: int = MAX_PAIRS) -> pd.DataFrame:
-    """Pairs of the training videos labelled from their MOS as teacher pairs are (w2s.pairs):
+    """Pairs of the training videos labelled from their MOS as teacher pairs are (w2s.run.pairs):
     ``p = Phi((z_a - z_b) / sqrt 2)`` on the targets standardised over these videos.
 
     Standardising over the training share only keeps the test MOS out of training;
@@ -273,6 +148,82 @@ def summarise(splits: pd.DataFrame) -> dict[str, dict[str, float]]:
     return out
 
 
+@dataclass
+class Split:
+    """One split's outcome: its rows of ``splits.parquet`` and ``scores.parquet``, and its calibrated branch."""
+
+    rows: list[dict]
+    scores: pd.DataFrame
+    head: object  # the calibrated CalibrationHead
+    train_rows: np.ndarray
+    calibrated: np.ndarray  # the calibrated branch's score of every embedded video
+    tune: object  # the TrainConfig the calibrated branch trained with
+    scratch: object  # the TrainConfig the scratch branch trained with
+
+
+@dataclass
+class Fits:
+    """What every split trains and scores on: the embedded videos, the saved branch and the recipes."""
+
+    head: object  # the saved student's CalibrationHead
+    shape: object  # the StudentConfig a new branch of the same shape is built from
+    ids: np.ndarray
+    target: np.ndarray
+    features: torch.Tensor
+    base: torch.Tensor  # float32: Student.score adds its base in float32; the same sums, the same numbers
+    tune: tuple[int, float]  # (epochs, lr) of the fine-tuning
+    scratch: tuple[int, float]  # (epochs, lr) of the branch trained from scratch
+    accelerator: object
+
+    @classmethod
+    def of(cls, student, videos: pd.DataFrame, features: torch.Tensor, base: torch.Tensor, tune: tuple[int, float],
+           scratch: tuple[int | None, float | None]) -> Fits:
+        """``scratch`` left None trains as a run trains a branch (TrainConfig's defaults)."""
+        from w2s.config import StudentConfig, TrainConfig
+        from w2s.run.train import default_accelerator
+
+        default = TrainConfig()
+        scratch = (default.epochs if scratch[0] is None else scratch[0], default.lr if scratch[1] is None else scratch[1])
+        head = student.head
+        shape = StudentConfig(backbone=student.backbone_name, hidden=head.hidden, dropout=head.dropout)
+        return cls(head, shape, videos.id.to_numpy(dtype=object), videos.target.to_numpy(dtype=np.float64), features,
+                   base.float(), tune, scratch, default_accelerator())
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.ids)}
+
+    def split(self, k: int, seed: int, n_train: int, zero_shot: np.ndarray) -> Split:
+        """Split ``k``: a seeded share of ``n_train`` videos, the two branches trained on its MOS pairs, and
+        the three models measured on the rest."""
+        from w2s.eval.metrics import plcc, srcc
+        from w2s.run.train import score_items, train_head
+
+        # one generator per (seed, split): a split's videos do not depend on how many splits are asked for
+        order = np.random.default_rng([seed, k]).permutation(len(self.ids))
+        train_rows, test_rows = np.sort(order[:n_train]), np.sort(order[n_train:])
+        pairs = mos_pairs(self.ids[train_rows], self.target[train_rows], seed=seed * 1000 + k)
+        tune, scratch = recipe(len(pairs), *self.tune), recipe(len(pairs), *self.scratch)
+        index = self.index
+        calibrated, _ = train_head(self.features, pairs, index, self.shape, tune, seed + k, self.accelerator,
+                                   base=self.base, init=self.head)
+        # the same base as the student's: a new branch on top of the same backbone score and prior
+        fresh, _ = train_head(self.features, pairs, index, self.shape, scratch, seed + k, self.accelerator,
+                              base=self.base, blocks=self.head.blocks)
+        predictions = {"zero_shot": zero_shot, "calibrated": score_items(calibrated, self.features, self.base),
+                       "scratch": score_items(fresh, self.features, self.base)}
+        rows, scores = [], []
+        for model, pred in predictions.items():
+            p, t = pred[test_rows], self.target[test_rows]
+            rows.append({"split": k, "model": model, "srcc": srcc(p, t), "plcc": plcc(p, t),
+                         "n_train": n_train, "n_test": len(test_rows)})
+            scores.append(pd.DataFrame({"split": k, "model": model, "id": self.ids[test_rows], "score": p, "target": t}))
+        log.info("split %d: SRCC zero-shot %.3f, calibrated %.3f, scratch %.3f (%d pairs)", k,
+                 *(r["srcc"] for r in rows), len(pairs))
+        return Split(rows, pd.concat(scores, ignore_index=True), calibrated, train_rows, predictions["calibrated"],
+                     tune, scratch)
+
+
 def calibrate(
     student_dir: str | Path,
     labelled: LabelledSet,
@@ -284,6 +235,7 @@ def calibrate(
     lr: float = LR,
     scratch_epochs: int | None = None,
     scratch_lr: float | None = None,
+    device: str = "cpu",
 ) -> dict:
     """Few-shot calibration of a saved student on ``labelled``; writes under ``out`` (module docstring).
 
@@ -292,100 +244,71 @@ def calibrate(
     the recipe a run trains a branch with (TrainConfig's defaults): a new branch
     gets the training it is known to need, not a recipe made for nudging a
     trained one, so that a gain of ``calibrated`` is not an under-trained rival's.
+    The student embeds the videos on ``device``; the branches train where a run's do.
     Returns the summary written to ``summary.json``.
     """
     from students.student import Student
-    from w2s.config import StudentConfig, TrainConfig
-    from w2s.metrics import plcc, srcc
-    from w2s.train import default_accelerator, score_items, train_head
+    from teachers import make_teacher
+    from w2s.run.train import score_items
 
     if splits < 1:
         raise W2SError(f"--splits must be at least 1, got {splits}")
     _check_share(fraction, len(labelled), "usable videos")  # before any embedding: fail fast
-    out = Path(out)
+    device = check_device(device)
+    out, student_dir = Path(out), Path(student_dir)
     out.mkdir(parents=True, exist_ok=True)
-    student_dir = Path(student_dir)
-    student = Student.from_pretrained(student_dir)
+    student = Student.from_pretrained(student_dir, make_teacher=make_teacher)
+    student.place(device)
 
     videos, features, base = embed_set(student, labelled, out)
-    n = len(videos)
-    n_train, n_test = _check_share(fraction, n, "readable videos")
-    ids = videos.id.to_numpy(dtype=object)
-    index = {k: i for i, k in enumerate(ids)}
-    target = videos.target.to_numpy(dtype=np.float64)
-    base32 = base.float()  # Student.score adds its base in float32: the same sums, the same numbers
+    n_train, _ = _check_share(fraction, len(videos), "readable videos")
+    fits = Fits.of(student, videos, features, base, (epochs, lr), (scratch_epochs, scratch_lr))
+    zero_shot = score_items(student.head, fits.features, fits.base)
+    done = [fits.split(k, seed, n_train, zero_shot) for k in range(splits)]
 
-    head_shape = StudentConfig(backbone=student.backbone_name, hidden=student.head.hidden, dropout=student.head.dropout)
-    default = TrainConfig()
-    scratch_epochs = default.epochs if scratch_epochs is None else scratch_epochs
-    scratch_lr = default.lr if scratch_lr is None else scratch_lr
-    accelerator = default_accelerator()
-    zero_shot = score_items(student.head, features, base32)
-
-    rows, scores, first = [], [], None
-    for k in range(splits):
-        # one generator per (seed, split): a split's videos do not depend on how many splits are asked for
-        rng = np.random.default_rng([seed, k])
-        order = rng.permutation(n)
-        train_rows, test_rows = np.sort(order[:n_train]), np.sort(order[n_train:])
-        pairs = mos_pairs(ids[train_rows], target[train_rows], seed=seed * 1000 + k)
-        tune, scratch = recipe(len(pairs), epochs, lr), recipe(len(pairs), scratch_epochs, scratch_lr)
-        calibrated, _ = train_head(features, pairs, index, head_shape, tune, seed + k, accelerator,
-                                   base=base32, init=student.head)
-        # the same base as the student's: a new branch on top of the same backbone score and prior
-        fresh, _ = train_head(features, pairs, index, head_shape, scratch, seed + k, accelerator, base=base32,
-                              blocks=student.head.blocks)
-        predictions = {
-            "zero_shot": zero_shot,
-            "calibrated": score_items(calibrated, features, base32),
-            "scratch": score_items(fresh, features, base32),
-        }
-        for model, pred in predictions.items():
-            p, t = pred[test_rows], target[test_rows]
-            rows.append({"split": k, "model": model, "srcc": srcc(p, t), "plcc": plcc(p, t),
-                         "n_train": n_train, "n_test": n_test})
-            scores.append(pd.DataFrame({"split": k, "model": model, "id": ids[test_rows], "score": p, "target": t}))
-        log.info("split %d: SRCC zero-shot %.3f, calibrated %.3f, scratch %.3f (%d pairs)", k,
-                 *(r["srcc"] for r in rows[-3:]), len(pairs))
-        if k == 0:
-            first = (calibrated, train_rows, predictions["calibrated"], tune)
-
-    table = pd.DataFrame(rows, columns=SPLIT_COLUMNS)
+    table = pd.DataFrame([row for split in done for row in split.rows], columns=SPLIT_COLUMNS)
     io.write_parquet(table, out / "splits.parquet")
-    io.write_parquet(pd.concat(scores, ignore_index=True).astype({"id": str}), out / "scores.parquet")
-    save_calibrated(student, student_dir, first, ids, features, base32, out / "student", labelled, fraction, seed)
+    io.write_parquet(pd.concat([s.scores for s in done], ignore_index=True).astype({"id": str}), out / "scores.parquet")
+    save_calibrated(student, student_dir, done[0], fits, out / "student", labelled, fraction, seed)
+    summary = _summary(labelled, student_dir, fraction, splits, seed, len(videos), done[0], table)
+    io.write_json(summary, out / "summary.json")
+    for model, s in summary["models"].items():
+        log.info("%s on %s (%d splits of %d/%d): SRCC %.3f [%.3f, %.3f], PLCC %.3f [%.3f, %.3f]", model,
+                 labelled.name, splits, summary["n_train"], summary["n_test"], s["srcc_median"], s["srcc_q25"],
+                 s["srcc_q75"], s["plcc_median"], s["plcc_q25"], s["plcc_q75"])
+    return summary
 
-    summary = {
+
+def _summary(labelled: LabelledSet, student_dir: Path, fraction: float, splits: int, seed: int, n_used: int,
+             first: Split, table: pd.DataFrame) -> dict:
+    """What ``summary.json`` holds: the set, the share, both recipes and :func:`summarise` of the splits."""
+    n_videos = len(labelled) + len(labelled.failures)
+    n_train = len(first.train_rows)
+    return {
         "dataset": labelled.name,
         "student": str(student_dir),
         "fraction": fraction,
         "splits": splits,
         "seed": seed,
-        "n_videos": len(labelled) + len(labelled.failures),
-        "n_used": n,
-        "n_left_out": len(labelled) + len(labelled.failures) - n,
+        "n_videos": n_videos,
+        "n_used": n_used,
+        "n_left_out": n_videos - n_used,
         "n_train": n_train,
-        "n_test": n_test,
-        "calibrated": {"epochs": tune.epochs, "lr": tune.lr, "batch_size": tune.batch_size},
-        "scratch": {"epochs": scratch.epochs, "lr": scratch.lr, "batch_size": scratch.batch_size},
+        "n_test": n_used - n_train,
+        "calibrated": {"epochs": first.tune.epochs, "lr": first.tune.lr, "batch_size": first.tune.batch_size},
+        "scratch": {"epochs": first.scratch.epochs, "lr": first.scratch.lr, "batch_size": first.scratch.batch_size},
         "models": summarise(table),
     }
-    io.write_json(summary, out / "summary.json")
-    for model, s in summary["models"].items():
-        log.info("%s on %s (%d splits of %d/%d): SRCC %.3f [%.3f, %.3f], PLCC %.3f [%.3f, %.3f]", model,
-                 labelled.name, splits, n_train, n_test, s["srcc_median"], s["srcc_q25"], s["srcc_q75"],
-                 s["plcc_median"], s["plcc_q25"], s["plcc_q75"])
-    return summary
 
 
-def save_calibrated(student, student_dir: Path, first, ids: np.ndarray, features: torch.Tensor, base: torch.Tensor,
-                    path: Path, labelled: LabelledSet, fraction: float, seed: int) -> None:
+def save_calibrated(student, student_dir: Path, first: Split, fits: Fits, path: Path, labelled: LabelledSet,
+                    fraction: float, seed: int) -> None:
     """Save split 0's calibrated student beside the original's perception, prior and frame sampling,
     and check that it reloads to the same scores."""
     from students.student import Student
     from teachers.student_teacher import StudentTeacher
 
-    head, train_rows, scores, tune = first
+    scores, tune = first.calibrated, first.tune
     meta = dict(student.meta)  # sampler and max_side: `w2s score` reads frames as the student was trained
     meta.update(
         calibrated_from=str(student_dir),
@@ -393,19 +316,19 @@ def save_calibrated(student, student_dir: Path, first, ids: np.ndarray, features
         fraction=fraction,
         split=0,
         seed=seed,
-        n_train=len(train_rows),
-        train_ids=[str(i) for i in ids[train_rows]],
+        n_train=len(first.train_rows),
+        train_ids=[str(i) for i in fits.ids[first.train_rows]],
         calibration={"epochs": tune.epochs, "lr": tune.lr, "batch_size": tune.batch_size},
         # the 0-100 scale of `w2s score`, refitted: the original's quantiles are of its own training items
         # under its old branch. These are of every embedded video of the set (their features only, no MOS)
         train_score_quantiles=np.quantile(scores, np.linspace(0, 1, 101)).tolist(),
         train_score_quantiles_of=f"the {len(scores)} videos of {labelled.name}",
     )
-    Student(student.backbone_name, head, meta=meta, backbone_options=student.backbone_options,
+    Student(student.backbone_name, first.head, meta=meta, backbone_options=student.backbone_options,
             extras=student.extras, prior=student.prior).save_pretrained(path)
     # loaded as a `student:` teacher loads it; scoring cached features builds no backbone, so this costs little
     reloaded = StudentTeacher(str(path)).student
-    again = reloaded.score_features(features, base).numpy()
+    again = reloaded.score_features(fits.features, fits.base).numpy()
     if not np.allclose(again, scores, rtol=0, atol=1e-5):
         raise W2SError(f"the calibrated student saved to {path} does not reload to the scores it was measured with")
-    log.info("calibrated student (split 0, %d training videos) saved to %s", len(train_rows), path)
+    log.info("calibrated student (split 0, %d training videos) saved to %s", len(first.train_rows), path)

@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from w2s.metrics import fit_logistic4_params, logistic4, plcc, srcc
+from w2s.eval.metrics import fit_logistic4_params, logistic4, plcc, srcc
 
 SIZE = (8.0, 4.5)  # inches
 DPI = 100  # so a figure is SIZE * DPI pixels: 800 x 450
@@ -25,7 +25,7 @@ def _save(fig: Figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     FigureCanvasAgg(fig)
-    from w2s.io import replacing
+    from w2s.core.io import replacing
 
     with replacing(path) as tmp:  # a hidden temp name: say the format, it cannot be read from it
         fig.savefig(tmp, dpi=DPI, format=path.suffix.lstrip(".") or "png")  # no bbox_inches="tight": the size stays SIZE * DPI
@@ -74,7 +74,7 @@ def plot_srcc_per_round(table: pd.DataFrame, path, refs: pd.DataFrame | None = N
     ax.grid(alpha=0.3)
     legend = [e for group in entries.values() for e in group]
     if legend:
-        ax.legend(*zip(*legend), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
+        ax.legend(*zip(*legend, strict=True), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize="small", frameon=False)
     return _save(fig, path)
 
 

@@ -24,11 +24,9 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from w2s import io
-from w2s.config import load_run_config
-from w2s.errors import W2SError
+from w2s.core import io
+from w2s.core.errors import W2SError
 from w2s.labelled.set import LabelledSet
-from w2s.run_folder import RunFolder
 
 log = logging.getLogger(__name__)
 
@@ -56,21 +54,22 @@ def write_lossless(clip, path: Path) -> None:
 def export_vmaf_proxy(run: str | Path, out: str | Path | None = None) -> Path:
     """Write ``out/videos/*.mkv`` and ``out/labels.txt`` (path, duration, fps, VMAF) for every codec variant
     of ``run``'s held-out set; returns the folder. Variants already written are kept (a rerun resumes)."""
+    from distortions import make_distortions
     from w2s.media.decode import read_clip
-    from w2s.run import make_distortions
+    from w2s.run.context import open_run
 
     run = Path(run)
-    config = load_run_config(run)
-    folder = RunFolder(run)
-    out = Path(out) if out else run / "study" / "vmaf_proxy_videos"
+    ctx = open_run(run)
+    config, folder = ctx.config, ctx.folder
+    out = Path(out) if out else folder.study / "vmaf_proxy_videos"
     if not io.is_done(folder.evalset):
         raise W2SError(f"{run}: no finished held-out set (evalset/); a run with eval.source and eval.vmaf makes one")
-    items = pd.read_parquet(folder.evalset / "items.parquet")
+    items = pd.read_parquet(folder.items("evalset"))
     if "vmaf" not in items or items.vmaf.isna().all():
         raise W2SError(f"{run}: the held-out set has no VMAF scores (eval.vmaf: true and a codec family make them)")
     items = items[items.vmaf.notna()]
     manifest = pd.read_parquet(folder.manifest("evalset")).set_index("id")
-    ladders = {**(config.eval.in_distribution or config.distortions), **config.eval.ood}
+    ladders = config.eval_families()
     distortions = make_distortions({f: ladders[f] for f in sorted(set(items.family))})
     (out / "videos").mkdir(parents=True, exist_ok=True)
     lines = []

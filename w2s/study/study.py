@@ -24,13 +24,13 @@ import numpy as np
 import pandas as pd
 
 from students.prior import TeacherPrior
-from w2s import io
-from w2s.config import load_run_config
-from w2s.errors import W2SError
+from w2s.core import io
+from w2s.core.errors import W2SError
+from w2s.core.names import score_column
 from w2s.labelled.set import LabelledSet
-from w2s.run_folder import RunFolder
+from w2s.run.folder import RunFolder
 from w2s.study.bootstrap import metrics_with_ci, paired_gain_ci
-from w2s.study.evaluate import evaluate_model
+from w2s.study.model_eval import evaluate_model
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +66,10 @@ def run_models(run: Path) -> tuple[list[Model], TeacherPrior]:
     weights across contents, each teacher standardised by its training-pool statistics (so a set's
     ensemble score of a video does not depend on which other videos the set holds)."""
     from teachers import teacher_class
+    from w2s.run.context import open_run
 
-    config = load_run_config(run)
-    folder = RunFolder(run)
+    ctx = open_run(run)
+    config, folder = ctx.config, ctx.folder
     teachers = [Model(n, "teacher", n) for n in config.teacher_names() if not teacher_class(n).full_reference]
     left_out = [n for n in config.teacher_names() if teacher_class(n).full_reference]
     if left_out:
@@ -79,9 +80,9 @@ def run_models(run: Path) -> tuple[list[Model], TeacherPrior]:
         raise W2SError(f"{run} has no trained student yet (round_XX/student/); finish `w2s run` first")
     info = io.read_json(folder.round(0).teachers) if folder.round(0).teachers.is_file() else {}
     across = info.get("weights_across", {})
-    pool = pd.read_parquet(folder.label / "items.parquet")
-    ensemble = TeacherPrior.fit({t.name: pool[f"score:{t.name}"].to_numpy() for t in teachers},
-                                {t.name: float(across.get(f"score:{t.name}", 1.0)) for t in teachers})
+    pool = pd.read_parquet(folder.items("label"))
+    ensemble = TeacherPrior.fit({t.name: pool[score_column(t.name)].to_numpy() for t in teachers},
+                                {t.name: float(across.get(score_column(t.name), 1.0)) for t in teachers})
     return teachers + students, ensemble
 
 
@@ -101,11 +102,12 @@ class SharedEmbedding:
         import torch
 
         from students.student import Student
+        from teachers import make_teacher
 
-        student = Student.from_pretrained(student_dir)
+        student = Student.from_pretrained(student_dir, make_teacher=make_teacher)
         perception_key = json.dumps([student.backbone_name, student.backbone_options, student.extras], sort_keys=True)
         if perception_key in self.perception:
-            student._backbone = self.perception[perception_key]  # same weights: the frozen part is shared
+            student.share_backbone(self.perception[perception_key])  # same weights: the frozen part is shared
         else:
             self.perception[perception_key] = student.backbone
         prior_key = json.dumps(student.prior.to_dict() if student.prior else None, sort_keys=True)
@@ -115,14 +117,7 @@ class SharedEmbedding:
             def score(self, clip) -> float:
                 key = (perception_key, prior_key, clip.meta.get("source", clip.id))
                 if key not in shared.cache:
-                    features, base = student.backbone.embed_with_base(clip)
-                    if student.prior is not None:
-                        if student._prior_scorer is None:
-                            from students.prior import PriorScorer
-
-                            student._prior_scorer = PriorScorer(student.prior, student.device)
-                        base = base + student._prior_scorer(clip)
-                    shared.cache[key] = (features, float(base))
+                    shared.cache[key] = student.embed(clip)
                 features, base = shared.cache[key]
                 return float(student.score_features(features[None], torch.tensor([base]))[0])
 
@@ -131,10 +126,12 @@ class SharedEmbedding:
 
 def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int = 1000, seed: int = 0) -> Path:
     """Score and measure every model of ``run`` on every set; write the tables, plots and report."""
+    from w2s.run.context import open_run
+
     run = Path(run)
-    config = load_run_config(run)
+    config = open_run(run).config
     models, ensemble = run_models(run)
-    out = run / "study"
+    out = RunFolder(run).study
     rows, per_video = [], {}
     for name, labelled in datasets:
         shared = SharedEmbedding()

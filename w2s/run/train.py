@@ -13,6 +13,8 @@ import copy
 import logging
 import math
 import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +25,10 @@ from accelerate.utils import set_seed
 
 from students.calibration import CalibrationHead
 from students.heads import build_head
-from w2s import io
 from w2s.config import StudentConfig, TrainConfig
-from w2s.errors import W2SError
-from w2s.losses import LOSSES, confidence_penalty
+from w2s.core import io
+from w2s.core.errors import W2SError
+from w2s.run.losses import LOSSES, confidence_penalty
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,7 @@ def default_accelerator() -> Accelerator:
 
 
 # memory bounds for large pools (a 200k-video pool's features are tens of GB, memory-mapped:
-# w2s.label.load_labels); below them the arithmetic is what it always was
+# w2s.run.label.load_labels); below them the arithmetic is what it always was
 RESIDENT_BYTES = 1 << 30  # the standardised feature matrix goes to the device whole up to this size
 SCORE_CHUNK = 8192  # items scored per forward (with their standardised copies: about 0.4 GB at 4128 features)
 STATISTICS_ROWS = 20_000  # items the input standardisation's statistics are taken from, at most
@@ -122,27 +124,95 @@ def train_head(
         # before this one) finds its own state in the checkpoint
         accelerator.free_memory()
     set_seed(seed)  # before the head is built: its init and the shuffle order follow the seed
+    head = initial_head(features, pairs, index, student, seed, norm_rows, init, blocks)
+    state = prepare(accelerator, head, features, pairs, index, train, seed, base)
+    if checkpoint is not None and checkpoint.is_dir():
+        resume(accelerator, state, checkpoint, train)
+    state.head.train()
+    for epoch in range(state.epochs_done, train.epochs):
+        state.history.append(run_epoch(accelerator, state, train))
+        state.epochs_done = epoch + 1
+        log.debug("epoch %d loss %.4f", epoch, state.history[-1])
+        # every checkpoint_every epochs, but not after the last: the caller saves the result itself
+        if checkpoint is not None and (epoch + 1) % train.checkpoint_every == 0 and epoch + 1 < train.epochs:
+            _save_checkpoint(accelerator, checkpoint, epoch + 1, state.history, state.order_rng)
+    head = accelerator.unwrap_model(state.head).cpu()
+    head.eval()
+    return head, state.history
+
+
+def initial_head(
+    features: torch.Tensor,
+    pairs: pd.DataFrame,
+    index: dict[str, int],
+    student: StudentConfig,
+    seed: int,
+    norm_rows: np.ndarray | None,
+    init: CalibrationHead | None,
+    blocks: list | None,
+) -> CalibrationHead:
+    """The head training starts from: a trainable copy of ``init``, else a new one (drawn from the
+    global RNG, seeded by the caller) whose input standardisation is fitted to ``norm_rows``."""
     if init is not None:
         if init.dim != features.shape[1]:
             raise W2SError(f"the head to fine-tune takes {init.dim} features, but the items have {features.shape[1]}")
         # its standardisation is part of what it learnt: the statistics of the items it was trained on,
         # which its weights assume; refitting them to a few new items would move every input under it
-        head = copy.deepcopy(init).cpu().requires_grad_(True)
-    else:
-        head = build_head(features.shape[1], student, blocks)  # student.head: mlp or quality_prompts
-        if norm_rows is None:
-            norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
-        head.set_normalization(features[torch.as_tensor(statistics_rows(norm_rows, seed))])
+        return copy.deepcopy(init).cpu().requires_grad_(True)
+    head = build_head(features.shape[1], student, blocks)  # student.head: mlp or quality_prompts
+    if norm_rows is None:
+        norm_rows = np.unique(np.concatenate([pairs.a.map(index).to_numpy(), pairs.b.map(index).to_numpy()]))
+    head.set_normalization(features[torch.as_tensor(statistics_rows(norm_rows, seed))])
+    return head
 
-    ia_all, ib_all, p_all, w_all = pair_tensors(pairs, index, train)
+
+@dataclass
+class Training:
+    """What the epoch loop works on: the head, optimizer and schedule as Accelerate prepared them,
+    the pairs, where each step's inputs come from, and how far training has got."""
+
+    head: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    pairs: tuple[torch.Tensor, ...]  # (ia, ib, p, weight), on the CPU: a step moves its batch only
+    features: torch.Tensor  # as given (maybe memory-mapped)
+    resident: torch.Tensor | None  # every item standardised, on the device; None: gathered per step
+    standardize: Callable[[torch.Tensor], torch.Tensor]
+    base: torch.Tensor  # the backbone's own score of each item, on the device
+    loss_fn: Callable
+    steps_per_epoch: int
+    order_rng: torch.Generator  # the pair order of every epoch
+    epochs_done: int = 0
+    history: list[float] = field(default_factory=list)  # the mean loss per pair of each epoch done
+
+    def inputs(self, rows: torch.Tensor, device) -> torch.Tensor:
+        """The standardised features of the items ``rows``, on ``device``."""
+        if self.resident is not None:
+            return self.resident[rows]
+        return self.standardize(self.features[rows.cpu()].float()).to(device)
+
+
+def prepare(
+    accelerator: Accelerator,
+    head: CalibrationHead,
+    features: torch.Tensor,
+    pairs: pd.DataFrame,
+    index: dict[str, int],
+    train: TrainConfig,
+    seed: int,
+    base: torch.Tensor | None,
+) -> Training:
+    """The training state at epoch 0: pair tensors, optimizer and schedule, prepared on the accelerator."""
+    ia, ib, p, w = pair_tensors(pairs, index, train)
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     # each process takes every world_size-th pair of one shared seeded permutation per
     # epoch (what a DistributedSampler does); batches are sliced from tensors directly,
     # because a DataLoader over a TensorDataset collates pairs one by one, which costs
     # more than the whole step of a head this small
-    rank, world = accelerator.process_index, accelerator.num_processes
-    per_process = math.ceil(len(p_all) / world)
+    per_process = math.ceil(len(p) / accelerator.num_processes)
     steps_per_epoch = math.ceil(per_process / train.batch_size)
+    # one cycle over the whole run: warm-up over its first 10 % of steps, then annealing down
+    # (at least one step: OneCycleLR refuses zero, which no pairs or no epochs would give)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=train.lr, total_steps=max(train.epochs * steps_per_epoch, 1), pct_start=0.1
     )
@@ -151,48 +221,52 @@ def train_head(
     # the standardised matrix on the device when it fits the budget (one gather per step); else each
     # step gathers its rows from the (memory-mapped) features and standardises them: the same
     # numbers, element by element, in memory bounded by the batch
-    resident = features.shape[0] * features.shape[1] * 4 <= RESIDENT_BYTES
-    feats = standardize(features.float()).to(accelerator.device) if resident else None
+    fits = features.shape[0] * features.shape[1] * 4 <= RESIDENT_BYTES  # float32 bytes
+    resident = standardize(features.float()).to(accelerator.device) if fits else None
     base = (torch.zeros(len(features)) if base is None else torch.as_tensor(base).float()).to(accelerator.device)
-    loss_fn = LOSSES[train.loss]
-    order_rng = torch.Generator().manual_seed(seed)
+    return Training(head, optimizer, scheduler, (ia, ib, p, w), features, resident, standardize, base,
+                    LOSSES[train.loss], steps_per_epoch, torch.Generator().manual_seed(seed))
 
-    history, start = [], 0
-    if checkpoint is not None and checkpoint.is_dir():
-        start, history = _load_checkpoint(accelerator, checkpoint, order_rng)
-        log.info("training resumed at epoch %d of %d from %s", start, train.epochs, checkpoint)
-    head.train()
-    for epoch in range(start, train.epochs):
-        perm = torch.randperm(len(p_all), generator=order_rng)
-        mine = perm[rank::world]
-        total, count = 0.0, 0
-        for step in range(steps_per_epoch):
-            batch = mine[step * train.batch_size : (step + 1) * train.batch_size]
-            if len(batch) == 0:  # an uneven last shard: every process must still step together
-                batch = perm[:1]
-            ia, ib, p, w = (t[batch].to(accelerator.device) for t in (ia_all, ib_all, p_all, w_all))
-            # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
-            uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
-            x = feats[uniq] if resident else standardize(features[uniq.cpu()].float()).to(accelerator.device)
-            both = (head(x, standardized=True) + base[uniq])[where]
-            s_a, s_b = both[: len(ia)], both[len(ia) :]
-            per_pair = loss_fn(s_a, s_b, p)
-            if train.confidence_weight > 0:
-                per_pair = per_pair + train.confidence_weight * confidence_penalty(s_a, s_b)
-            loss = (per_pair * w).sum() / w.sum()
-            accelerator.backward(loss)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            total += loss.item() * len(ia)
-            count += len(ia)
-        history.append(total / max(count, 1))
-        log.debug("epoch %d loss %.4f", epoch, history[-1])
-        if checkpoint is not None and (epoch + 1) % train.checkpoint_every == 0 and epoch + 1 < train.epochs:
-            _save_checkpoint(accelerator, checkpoint, epoch + 1, history, order_rng)
-    head = accelerator.unwrap_model(head).cpu()
-    head.eval()
-    return head, history
+
+def resume(accelerator: Accelerator, state: Training, checkpoint: Path, train: TrainConfig) -> None:
+    """Bring ``state`` to where the checkpoint in ``checkpoint`` left it (weights, optimizer,
+    schedule, every random state, epochs done and their losses)."""
+    state.epochs_done, state.history = _load_checkpoint(accelerator, checkpoint, state.order_rng)
+    log.info("training resumed at epoch %d of %d from %s", state.epochs_done, train.epochs, checkpoint)
+
+
+def run_epoch(accelerator: Accelerator, state: Training, train: TrainConfig) -> float:
+    """One epoch: this process's share of the pairs in a fresh seeded order, one optimizer step per
+    batch; returns the epoch's mean loss per pair."""
+    perm = torch.randperm(len(state.pairs[2]), generator=state.order_rng)
+    mine = perm[accelerator.process_index :: accelerator.num_processes]
+    total, count = 0.0, 0
+    for step in range(state.steps_per_epoch):
+        batch = mine[step * train.batch_size : (step + 1) * train.batch_size]
+        if len(batch) == 0:  # an uneven last shard: every process must still step together
+            batch = perm[:1]
+        loss = batch_loss(accelerator, state, train, batch)
+        accelerator.backward(loss)
+        state.optimizer.step()
+        state.scheduler.step()
+        state.optimizer.zero_grad()
+        total += loss.item() * len(batch)
+        count += len(batch)
+    return total / max(count, 1)
+
+
+def batch_loss(accelerator: Accelerator, state: Training, train: TrainConfig, batch: torch.Tensor) -> torch.Tensor:
+    """The loss of the pairs ``batch`` indexes, each pair weighted by its source's share."""
+    ia, ib, p, w = (t[batch].to(accelerator.device) for t in state.pairs)
+    # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
+    uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
+    x = state.inputs(uniq, accelerator.device)
+    both = (state.head(x, standardized=True) + state.base[uniq])[where]
+    s_a, s_b = both[: len(ia)], both[len(ia) :]
+    per_pair = state.loss_fn(s_a, s_b, p)
+    if train.confidence_weight > 0:
+        per_pair = per_pair + train.confidence_weight * confidence_penalty(s_a, s_b)
+    return (per_pair * w).sum() / w.sum()
 
 
 # ----------------------------------------------------------------------------- checkpoints

@@ -104,7 +104,7 @@ def within_content_pairs(items: pd.DataFrame, rows: np.ndarray, n_pairs: int, se
 def pair_weights(items: pd.DataFrame, ia: np.ndarray, ib: np.ndarray, weights) -> np.ndarray:
     """Teacher weights per pair: one vector for every pair, or ``(within, across)``: a pair of one
     content is labelled by the teachers weighted for that axis, a pair of two contents by the other
-    (:mod:`w2s.reliability`)."""
+    (:mod:`w2s.run.reliability`)."""
     if not isinstance(weights, tuple):
         return np.asarray(weights, dtype=np.float64)
     within, across = (np.asarray(w, dtype=np.float64) for w in weights)
@@ -144,22 +144,3 @@ def distortion_pairs(items: pd.DataFrame, gap1_p: float, gap2_p: float) -> pd.Da
             for lb, b in ladder[i + 1 :]:
                 rows.append((a, b, gap1_p if lb - la == 1 else gap2_p, "distortion"))
     return pd.DataFrame(rows, columns=["a", "b", "p", "source"])
-
-
-def pair_accuracy(scores: np.ndarray, index: dict, pairs: pd.DataFrame) -> float:
-    """Share of pairs (p > 0.5) where ``score[a] > score[b]``; ties count half."""
-    a = scores[pairs.a.map(index).to_numpy()]
-    b = scores[pairs.b.map(index).to_numpy()]
-    ok = np.isfinite(a) & np.isfinite(b)
-    if not ok.any():
-        return float("nan")
-    correct = (a[ok] > b[ok]) + 0.5 * (a[ok] == b[ok])
-    return float(correct.mean())
-
-
-def teacher_reliability(
-    items: pd.DataFrame, teacher_columns: list[str], dist_pairs: pd.DataFrame, index: dict | None = None
-) -> dict[str, float]:
-    """Each teacher's accuracy on the known-order distortion pairs: no human label needed."""
-    index = item_index(items) if index is None else index
-    return {c: pair_accuracy(items[c].to_numpy(dtype=np.float64), index, dist_pairs) for c in teacher_columns}

@@ -43,6 +43,8 @@ def margin_loss(s_a: torch.Tensor, s_b: torch.Tensor, p: torch.Tensor, margin: f
     return torch.relu(margin - sign * (s_a - s_b)) * sign.abs()
 
 
+# one per word of the config's `train.loss` (w2s.config.LossName, where the words are defined and
+# documented); tests/test_config.py checks the two agree
 LOSSES = {"fidelity": fidelity_loss, "ranknet": ranknet_loss, "margin": margin_loss}
 
 

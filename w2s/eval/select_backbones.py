@@ -12,10 +12,10 @@ student can do without any human label:
    ``[A, B]`` student would embed (:func:`assemble`); the run's own backbone
    reuses the label stage's features;
 2. train round-0 heads out of fold on the run's round-0 pairs (each content
-   scored by a head that never saw it, :func:`w2s.hard_cases.out_of_fold_scores`,
+   scored by a head that never saw it, :func:`w2s.run.hard_cases.out_of_fold_scores`,
    with the run's prior if it has one);
 3. measure those scores as the run measures a recycled student
-   (:mod:`w2s.reliability`): *within* content, the accuracy on the known-order
+   (:mod:`w2s.run.reliability`): *within* content, the accuracy on the known-order
    distortion pairs; *across* contents, agreement with the full-reference
    consensus on variants of different contents and with the no-reference
    teachers' consensus on clean clips.
@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from w2s import io
-from w2s.errors import W2SError
+from w2s.core import io
+from w2s.core.errors import W2SError
 
 log = logging.getLogger(__name__)
 
@@ -53,13 +53,13 @@ def folder_name(spec: str) -> str:
 def embed_candidate(ctx, spec: str) -> tuple[pd.DataFrame, torch.Tensor, dict]:
     """The run's training pool embedded by one backbone (with the run's appended features):
     items, features and ``{backbone_dim, dim, seconds}``, computed once into RUN/backbones/NAME/."""
+    from distortions import make_distortions
     from students.student import build_perception
-    from w2s.label import LabelJob, label_pool, load_labels
     from w2s.media.samplers import make_sampler
-    from w2s.run import make_distortions
+    from w2s.run.label import LabelJob, label_pool, load_labels
 
     config = ctx.config
-    folder = ctx.folder.root / "backbones" / folder_name(spec)
+    folder = ctx.folder.backbones / folder_name(spec)
     meta_file = folder / "backbone.json"
     if not io.is_done(folder):
         extras = config.student.extras()
@@ -77,7 +77,7 @@ def embed_candidate(ctx, spec: str) -> tuple[pd.DataFrame, torch.Tensor, dict]:
         else:
             manifest = pd.read_parquet(ctx.folder.manifest("label"))
             job = LabelJob(make_sampler(config.pool.sampler), config.pool.max_side, config.seed,
-                           make_distortions({**config.distortions, **config.teacher_only}), {}, perception,
+                           make_distortions(config.training_families()), {}, perception,
                            workers=config.pool.label_workers)
             label_pool(manifest, folder, job, f"embed {spec}", ctx.accelerator)
             seconds = time.perf_counter() - start
@@ -123,10 +123,9 @@ def assemble(parts: list[tuple[torch.Tensor, dict]], extras: dict) -> tuple[torc
 def measure(ctx, pool, pairs: pd.DataFrame, dist: pd.DataFrame) -> tuple[float, float]:
     """(within, across) reliability of the out-of-fold round-0 scores of ``pool``'s features."""
     from teachers import teacher_class
-    from w2s.hard_cases import out_of_fold_scores, round_seed
-    from w2s.label import score_column
-    from w2s.pairs import teacher_reliability
-    from w2s.reliability import across_reliability
+    from w2s.core.names import score_column
+    from w2s.run.hard_cases import out_of_fold_scores, round_seed
+    from w2s.run.reliability import two_axes
 
     config = ctx.config
     # the seed the run's own round-0 out-of-fold scores use (round 1's folds)
@@ -135,37 +134,33 @@ def measure(ctx, pool, pairs: pd.DataFrame, dist: pd.DataFrame) -> tuple[float, 
     scores = pool.items.assign(**{column: oof})
     teachers = [score_column(t) for t in config.teacher_names()]
     full_reference = {score_column(t) for t in config.teacher_names() if teacher_class(t).full_reference}
-    within = teacher_reliability(scores, [column], dist, pool.index)[column]
-    across = across_reliability(scores, [*teachers, column], full_reference, config.seed,
-                                config.pairs.reliability_pairs)[column]
-    return float(within), float(across)
+    within, across = two_axes(scores, [*teachers, column], full_reference, dist, config, pool.index)
+    return float(within[column]), float(across[column])
 
 
 def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int = 2, accelerator=None) -> pd.DataFrame:
     """One row per candidate subset: feature count, within, across, their mean, embedding seconds;
     best first, ``keep`` marks the chosen one. Written to RUN/backbones/selection.csv."""
     from students import check_backbone
-    from w2s.config import load_run_config
-    from w2s.pairs import distortion_pairs
-    from w2s.round import Labels, Teachers
-    from w2s.run import Context
-    from w2s.train import default_accelerator
+    from w2s.run.context import open_run
+    from w2s.run.labels import Labels
+    from w2s.run.panel import TeacherPanel
 
     if len(set(candidates)) != len(candidates) or not candidates:
         raise W2SError(f"--candidates must name distinct backbones, got {candidates}")
     for spec in candidates:
         check_backbone(spec)
-    config = load_run_config(run_dir)
-    ctx = Context(config, accelerator or default_accelerator())
+    ctx = open_run(run_dir, accelerator)
+    config = ctx.config
     pairs_file = ctx.folder.round(0).pairs
     if not io.is_done(ctx.folder.label) or not pairs_file.is_file():
         raise W2SError(f"{run_dir}: needs a finished label stage and round 0's pairs; run "
                        "`w2s run CONFIG --stop-after pairs:0` first")
-    items = pd.read_parquet(ctx.folder.label / "items.parquet")
+    items = pd.read_parquet(ctx.folder.items("label"))
     pairs = pd.read_parquet(pairs_file)
-    run_pool = Labels(items, torch.zeros(len(items), 1)).restrict({*config.distortions, *config.teacher_only})
-    dist = distortion_pairs(run_pool.restrict(set(config.distortions)).items, config.pairs.gap1_p, config.pairs.gap2_p)
-    prior = Teachers.of_round(run_pool, [], dist, config).prior(config)  # round 0's, as the run's student has
+    run_pool = Labels(items, torch.zeros(len(items), 1)).of_run(config)
+    dist = run_pool.distortion_pairs(config)
+    prior = TeacherPanel.of_round(run_pool, [], dist, config).prior(config)  # round 0's, as the run's student has
 
     embedded = {}
     for spec in candidates:
@@ -174,7 +169,7 @@ def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int =
         missing = set(run_pool.items.item_id) - set(row.index)
         if missing:
             raise W2SError(f"{spec} embedded {len(c_items)} items, but {len(missing)} of the run's are missing "
-                           f"(e.g. {sorted(missing)[0]}); delete {ctx.folder.root / 'backbones'} and rerun")
+                           f"(e.g. {sorted(missing)[0]}); delete {ctx.folder.backbones} and rerun")
         embedded[spec] = (c_features[torch.tensor(row[run_pool.items.item_id].to_numpy())], meta)
 
     rows = []
@@ -189,6 +184,6 @@ def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int =
             log.info("%s: within %.3f, across %.3f", ",".join(subset), within, across)
     table = pd.DataFrame(rows).sort_values(["mean", "dim"], ascending=[False, True], kind="stable")
     table = table.reset_index(drop=True).assign(keep=lambda t: t.index == 0)
-    out = ctx.folder.root / "backbones" / "selection.csv"
+    out = ctx.folder.backbones / "selection.csv"
     io.write_text(table.assign(backbones=table.backbones.map(json.dumps)).to_csv(index=False), out)
     return table

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from w2s.pairs import combined_probability, draw_pairs, pair_weights, teacher_matrix
-from w2s.train import score_items, train_head
+from w2s.run.pairs import combined_probability, draw_pairs, pair_weights, teacher_matrix
+from w2s.run.train import score_items, train_head
 
 # the out-of-fold scores also make the previous student a fair teacher on the training
 # pool: scored in-sample, it only echoes the labels it was fitted to
@@ -43,7 +43,7 @@ def round_seed(config, k: int) -> int:
 
 
 def out_of_fold_scores(pool, pairs, config, seed, accelerator) -> np.ndarray:
-    """Score every item of ``pool`` (:class:`w2s.run.Labels`) with a head that never saw a pair
+    """Score every item of ``pool`` (:class:`w2s.run.labels.Labels`) with a head that never saw a pair
     touching its content; a head scores ``base + residual``, as the student does."""
     items, features, base = pool.items, pool.features, pool.base
     fold_of = content_folds(items.video_id.to_numpy(), config.hard_cases.folds, seed)
@@ -72,7 +72,7 @@ def mine_hard_cases(pool, pairs, oof, teachers, config, round_index) -> pd.DataF
 
     ``pairs`` are the previous round's pairs, ``oof`` the out-of-fold scores of a
     student trained on them (:func:`out_of_fold_scores`) and ``teachers`` the
-    round's (:class:`w2s.round.Teachers`). With ``hard_cases.across_contents`` the
+    round's (:class:`w2s.run.round.Teachers`). With ``hard_cases.across_contents`` the
     candidates are pairs of two contents, and a pair of two variants takes the
     full-reference teachers' label where there are any.
     """

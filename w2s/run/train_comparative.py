@@ -27,8 +27,8 @@ from students.comparative import (
     level_of,
     scale_quantiles,
 )
-from w2s.errors import W2SError
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
+from w2s.core.errors import W2SError
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,38 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
                            dtype=options.get("dtype", "auto"),
                            lora={"rank": c.lora_rank, "alpha": c.lora_alpha, "targets": list(c.lora_targets)},
                            trust_remote_code=bool(options.get("trust_remote_code", False)))
+    history, n_pairs = fit_adapters(model, chosen, pixels, c, k, accelerator)
+    rows = pick_anchors(np.asarray(consensus, dtype=np.float64), c.anchors)
+    anchor_ids = pool.items.item_id.iloc[rows].tolist()
+    anchor_frames, anchor_fps = zip(*(pixels(i) for i in anchor_ids))
+    scores = np.asarray(consensus, dtype=np.float64)[rows]
+    total = sum(p.numel() for p in model.model.parameters())
+    saved = {
+        "kind": "comparative",
+        "base_model": student.backbone.removeprefix("vlm:"),
+        "dtype": options.get("dtype", "auto"),
+        "frames": c.frames,
+        "thresholds": list(c.thresholds),
+        "levels": ["superior", "better", "similar", "worse", "inferior"],
+        "anchors": {"item_ids": anchor_ids, "scores": scores.tolist(), "fps": list(anchor_fps),
+                    "score_name": "round pseudo-label consensus"},
+        "lora": {"rank": c.lora_rank, "alpha": c.lora_alpha, "targets": list(c.lora_targets)},
+        "meta": {
+            "round": k, "run": config.name, "sampler": config.pool.sampler, "max_side": config.pool.max_side,
+            "trainable_share": model.trainable_parameters() / max(total, 1),
+            "train_score_quantiles": scale_quantiles(scores),
+            # pairs trained on (all processes together), and the main process's steps
+            "pairs": n_pairs, "confidence_weight": c.confidence_weight, "history": history,
+        },
+    }
+    log.info("round %d: comparative student trained on %d pairs; anchors %s", k, n_pairs, anchor_ids)
+    return ComparativeStudent(saved, list(anchor_frames), model)
+
+
+def fit_adapters(model: ComparativeVLM, chosen: pd.DataFrame, pixels: ItemPixels, c, k: int,
+                 accelerator) -> tuple[list[dict], int]:
+    """Train the LoRA adapters one pair per step; (the main process's loss history, pairs trained on by
+    all processes together). The model is left unwrapped and in eval mode."""
     params = [p for p in model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=c.lr)
     net, optimizer = accelerator.prepare(model.model, optimizer)
@@ -129,36 +161,10 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
     model.model.eval()
     del net, optimizer
     accelerator.free_memory()  # the accelerator's own references to the wrapped model and optimiser
-
-    items = pool.items
-    rows = pick_anchors(np.asarray(consensus, dtype=np.float64), c.anchors)
-    anchor_ids = items.item_id.iloc[rows].tolist()
-    anchor_frames, anchor_fps = zip(*(pixels(i) for i in anchor_ids))
-    scores = np.asarray(consensus, dtype=np.float64)[rows]
-    total = sum(p.numel() for p in model.model.parameters())
-    saved = {
-        "kind": "comparative",
-        "base_model": student.backbone.removeprefix("vlm:"),
-        "dtype": options.get("dtype", "auto"),
-        "frames": c.frames,
-        "thresholds": list(c.thresholds),
-        "levels": ["superior", "better", "similar", "worse", "inferior"],
-        "anchors": {"item_ids": anchor_ids, "scores": scores.tolist(), "fps": list(anchor_fps),
-                    "score_name": "round pseudo-label consensus"},
-        "lora": {"rank": c.lora_rank, "alpha": c.lora_alpha, "targets": list(c.lora_targets)},
-        "meta": {
-            "round": k, "run": config.name, "sampler": config.pool.sampler, "max_side": config.pool.max_side,
-            "trainable_share": model.trainable_parameters() / max(total, 1),
-            "train_score_quantiles": scale_quantiles(scores),
-            # pairs trained on (all processes together), and the main process's steps
-            "pairs": steps * world, "confidence_weight": c.confidence_weight, "history": history,
-        },
-    }
-    log.info("round %d: comparative student trained on %d pairs; anchors %s", k, steps * world, anchor_ids)
-    return ComparativeStudent(saved, list(anchor_frames), model)
+    return history, steps * world
 
 
-def score_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative",
+def score_comparative_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative",
                 accelerator=None) -> np.ndarray:
     """The student's score of each item, on its regenerated pixels (K pair passes each). With an
     ``accelerator`` each process scores every world_size-th item and every process gets all scores."""
@@ -174,3 +180,30 @@ def score_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc:
     for i, score in mine:
         scores[i] = score
     return scores
+
+
+def train_round_comparative(ctx, pool, pairs: pd.DataFrame, panel, k: int) -> ComparativeStudent:
+    """The round's comparative student, anchored on the round's consensus (``ctx``: the run's
+    :class:`w2s.run.context.Context`)."""
+    from distortions import make_distortions
+
+    config = ctx.config
+    ctx.release_models()  # the label stage's frozen VLM would otherwise sit beside the one being trained
+    pixels = ItemPixels(pool.items, pd.read_parquet(ctx.folder.manifest("label")), config.pool.sampler,
+                        config.pool.max_side, make_distortions(config.training_families()),
+                        config.student.comparative.frames)
+    return train_comparative(pool, pairs, panel.consensus(), config, k, ctx.accelerator, pixels)
+
+
+def score_comparative(ctx, evalset, folder) -> np.ndarray:
+    """The saved comparative student's scores of the held-out items, on their regenerated pixels
+    (K pair passes each: every process scores its share, and all get every score)."""
+    from distortions import make_distortions
+
+    config = ctx.config
+    student = ComparativeStudent.from_pretrained(folder)
+    student.place(ctx.device)
+    pixels = ItemPixels(evalset.items, pd.read_parquet(ctx.folder.manifest("evalset")), config.pool.sampler,
+                        config.pool.max_side, make_distortions(config.eval_families()), student.frames)
+    return score_comparative_items(student, pixels, evalset.items.item_id, f"comparative {folder.parent.name} eval",
+                                   ctx.accelerator)

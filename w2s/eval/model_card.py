@@ -104,7 +104,7 @@ def model_card(student: dict, run: dict) -> str:
 
 
 def write_model_card(folder: Path, student: dict, run: dict) -> Path:
-    from w2s import io
+    from w2s.core import io
 
     path = Path(folder) / "README.md"
     io.write_text(model_card(student, run), path)

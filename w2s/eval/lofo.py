@@ -27,9 +27,9 @@ import numpy as np
 import pandas as pd
 
 from w2s.config import RunConfig
-from w2s.evaluate import severity_groups
-from w2s.label import score_column
-from w2s.metrics import grouped_srcc
+from w2s.eval.metrics import grouped_srcc
+from w2s.eval.severity import severity_groups
+from w2s.run.label import score_column
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def summarize_lofo(df: pd.DataFrame) -> pd.DataFrame:
 
 def lofo_markdown(summary: pd.DataFrame, per_family: pd.DataFrame) -> str:
     """A report section: the per-model summary, then SRCC per held-out family and model."""
-    from w2s.report import markdown_table
+    from w2s.eval.tables import markdown_table
 
     gaps = family_gaps(per_family)
     models = list(dict.fromkeys(per_family.model))

@@ -30,7 +30,7 @@ from typing import Protocol, runtime_checkable
 
 import torch
 
-from w2s.media.clip import Clip
+from w2s.core.clip import Clip
 
 
 @runtime_checkable

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s.metrics import all_metrics, grouped_srcc, srcc
+from w2s.eval.metrics import all_metrics, grouped_srcc, srcc
 
 
 def severity_groups(items: pd.DataFrame, families) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -6,14 +6,15 @@ runs/NAME/
   samples/SPLIT/          the embedded pools, when the config asks for samples:SPLIT
   label/  evalset/        items.parquet features.safetensors failures.parquet shards/ DONE
   label/backbone.json     name, feature length and size of the frozen backbone
+  backbones/NAME/         `w2s select-backbones`: each candidate backbone's features; selection.csv
   round_KK/               scores.parquet teachers.json pairs.parquet student/ train_log.json
                           train_state/ (while the student trains: its last checkpoint)
-                          oof.parquet (the student's out-of-fold scores of the pool) eval/ DONE
+                          oof.parquet (the student's out-of-fold scores of the pool) eval/
                           comparative/ (student.kind: comparative: LoRA adapter, anchors, config)
 ```
 
 Every file is written under a temporary name and renamed when complete
-(:mod:`w2s.io`), so a file that exists is whole; :meth:`RunFolder.cached`
+(:mod:`w2s.core.io`), so a file that exists is whole; :func:`cached`
 builds on that to skip what a killed or finished run already has.
 """
 
@@ -97,9 +98,17 @@ class RunFolder:
     def evalset(self) -> Path:
         return self.root / "evalset"
 
+    def items(self, split: str) -> Path:
+        """A label stage's items (one row per clean clip and variant, with every teacher's score)."""
+        return getattr(self, split) / "items.parquet"
+
     @property
     def backbone(self) -> Path:
         return self.label / "backbone.json"
+
+    @property
+    def backbones(self) -> Path:  # `w2s select-backbones`: each candidate's features, and selection.csv
+        return self.root / "backbones"
 
     @property
     def failures(self) -> Path:
@@ -112,6 +121,10 @@ class RunFolder:
     @property
     def report(self) -> Path:
         return self.root / "report.md"
+
+    @property
+    def study(self) -> Path:  # `w2s study`: every model on every labelled set, report.md, plots
+        return self.root / "study"
 
     def round(self, k: int) -> RoundFolder:
         return RoundFolder(self.root / f"round_{k:02d}")

@@ -24,9 +24,38 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from w2s.pairs import draw_pairs, ensemble_score, standardize, teacher_reliability
+from w2s.run.pairs import draw_pairs, ensemble_score, item_index, standardize
 
-__all__ = ["across_reliability", "cross_content_pairs", "reliability_weights", "teacher_reliability"]
+__all__ = ["across_reliability", "cross_content_pairs", "pair_accuracy", "reliability_weights", "teacher_reliability",
+           "two_axes"]
+
+
+def two_axes(scores: pd.DataFrame, columns: list[str], full_reference: set[str], dist_pairs: pd.DataFrame,
+             config, index: dict | None = None) -> tuple[dict[str, float], dict[str, float]]:
+    """(within, across) reliability of each score column of the pool's items: what a round's panel
+    weighs its teachers by, and what ``w2s select-backbones`` ranks candidate backbones by."""
+    within = teacher_reliability(scores, columns, dist_pairs, index)
+    across = across_reliability(scores, columns, full_reference, config.seed, config.pairs.reliability_pairs)
+    return within, across
+
+
+def pair_accuracy(scores: np.ndarray, index: dict, pairs: pd.DataFrame) -> float:
+    """Share of pairs (p > 0.5) where ``score[a] > score[b]``; ties count half."""
+    a = scores[pairs.a.map(index).to_numpy()]
+    b = scores[pairs.b.map(index).to_numpy()]
+    ok = np.isfinite(a) & np.isfinite(b)
+    if not ok.any():
+        return float("nan")
+    correct = (a[ok] > b[ok]) + 0.5 * (a[ok] == b[ok])
+    return float(correct.mean())
+
+
+def teacher_reliability(
+    items: pd.DataFrame, teacher_columns: list[str], dist_pairs: pd.DataFrame, index: dict | None = None
+) -> dict[str, float]:
+    """Each teacher's accuracy on the known-order distortion pairs: no human label needed."""
+    index = item_index(items) if index is None else index
+    return {c: pair_accuracy(items[c].to_numpy(dtype=np.float64), index, dist_pairs) for c in teacher_columns}
 
 
 def cross_content_pairs(items: pd.DataFrame, rows: np.ndarray, n_pairs: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -52,7 +81,7 @@ def _consensus(items: pd.DataFrame, columns: list[str]) -> np.ndarray:
 
 def _accuracy_against(scores: np.ndarray, truth: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
     """Share of pairs that ``scores`` orders as ``truth`` does; truth ties and NaNs are left out,
-    score ties count half (as :func:`w2s.pairs.pair_accuracy`)."""
+    score ties count half (as :func:`w2s.run.pairs.pair_accuracy`)."""
     t, s = truth[ia] - truth[ib], scores[ia] - scores[ib]
     ok = np.isfinite(t) & np.isfinite(s) & (t != 0)
     if not ok.any():

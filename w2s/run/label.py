@@ -33,9 +33,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from w2s import io
-from w2s.errors import ConfigError, W2SError
-from w2s.media.clip import Clip, variant_id
+from w2s.core import io
+from w2s.core.clip import Clip, variant_id
+from w2s.core.errors import ConfigError, W2SError
+from w2s.core.names import score_column
 from w2s.media.decode import read_clip
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,6 @@ log = logging.getLogger(__name__)
 def stable_seed(*parts) -> int:
     """A seed from names, the same in every process and on every machine (unlike hash())."""
     return zlib.crc32("/".join(map(str, parts)).encode())
-
-
-def score_column(teacher_name: str) -> str:
-    return f"score:{teacher_name}"
 
 
 def variant_share(name: str, options: dict) -> float:
@@ -142,7 +139,7 @@ def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job
 
 
 def _assemble(results) -> tuple[pd.DataFrame, torch.Tensor]:
-    rows, features = zip(*results)
+    rows, features = zip(*results, strict=True)
     return pd.DataFrame(list(rows)), torch.stack(features)
 
 
@@ -194,70 +191,12 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
     shards.mkdir(parents=True, exist_ok=True)
     todo = manifest[manifest.status == "ok"]
     mine = [
-        (vid, path) for vid, path in list(zip(todo.id, todo.path))[rank::world]
+        (vid, path) for vid, path in list(zip(todo.id, todo.path, strict=True))[rank::world]
         if not (shards / f"{vid}.parquet").exists() and not (shards / f"{vid}.failed.json").exists()
     ]
     # from the whole manifest, so every process (and a resumed run) agrees on the videos
     shared = {name: share_videos(todo.id, job.seed, name, f) for name, f in job.variant_shares.items() if f < 1}
-
-    def fail(video_id: str, path: str, e: Exception) -> None:
-        log.warning("skipping %s: %s", path, e)
-        # a W2SError's message is written for the user; anything else keeps its type, to tell bugs apart
-        reason = str(e) if isinstance(e, W2SError) else f"{type(e).__name__}: {e}"
-        failure = {"id": video_id, "path": path, "stage": desc, "error": reason}
-        io.write_json(failure, shards / f"{video_id}.failed.json")
-
-    def finish(video_id: str, path: str, items: list) -> None:
-        try:
-            rows, feats = _assemble(f.result() for f in items)
-        except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
-            for f in items:
-                f.cancel()
-            fail(video_id, path, e)
-            return
-        # features first: a shard counts as finished only once its parquet exists
-        io.write_tensors({"features": feats}, shards / f"{video_id}.safetensors")
-        io.write_parquet(rows, shards / f"{video_id}.parquet")
-
-    # The unit of work is one item, not one video: the workers take a video's items in order and
-    # go straight on to the next video's (queued before the previous one is collected), so none
-    # idles at a video's end; each item is computed on the same thread count whichever worker
-    # takes it. One worker runs the items in this thread, as label_video does: an OpenMP team
-    # driven from a second thread ran about a third slower here. The next video is decoded in a
-    # thread meanwhile (PyAV releases the GIL).
-    threads = torch.get_num_threads()
-    workers = label_workers(job)
-
-    def split_threads() -> None:
-        # per calling thread under OpenMP: each worker runs its ops on its share of the cores
-        torch.set_num_threads(max(1, threads // workers))
-
-    def decode(video_id: str, path: str) -> Clip:
-        return read_clip(path, job.sampler, max_side=job.max_side or None, clip_id=video_id)
-
-    pool = ThreadPoolExecutor(workers, "label", split_threads) if workers > 1 else _InCaller()
-    decoder = ThreadPoolExecutor(1, "decode")
-    upcoming = decoder.submit(decode, *mine[0]) if mine else None
-    in_flight = deque()  # (video id, path, item futures), the oldest first
-    try:
-        for n, (video_id, path) in enumerate(tqdm(mine, desc=desc, unit="video", disable=rank != 0)):
-            current = upcoming
-            upcoming = decoder.submit(decode, *mine[n + 1]) if n + 1 < len(mine) else None
-            try:
-                clip = current.result()
-                specs = list(_item_specs(clip, job))
-            except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
-                fail(video_id, path, e)
-                continue
-            in_flight.append((video_id, path, [pool.submit(_label_item, video_id, clip, *s, job, shared) for s in specs]))
-            while len(in_flight) > (1 if workers > 1 else 0):
-                finish(*in_flight.popleft())
-        while in_flight:
-            finish(*in_flight.popleft())
-    finally:  # on an error or Ctrl-C, start no further item or decode
-        decoder.shutdown(wait=True, cancel_futures=True)
-        pool.shutdown(wait=True, cancel_futures=True)
-        torch.set_num_threads(threads)  # the workers' setting also reaches MKL and threads made later
+    _ShardWriter(job, shards, shared, desc).run(mine, progress=rank == 0)
     for teacher in job.teachers.values():
         teacher.close()  # e.g. a score table reports the pool items it lacked
     if accelerator:
@@ -267,6 +206,83 @@ def label_pool(manifest: pd.DataFrame, folder: Path, job: LabelJob, desc: str = 
         io.mark_done(folder)
     if accelerator:
         accelerator.wait_for_everyone()
+
+
+class _ShardWriter:
+    """One process's videos of :func:`label_pool`, each decoded, labelled item by item by the
+    workers, and written to its shard (or to a ``.failed.json`` saying why it could not be)."""
+
+    def __init__(self, job: LabelJob, shards: Path, shared: dict, desc: str):
+        self.job, self.shards, self.shared, self.desc = job, shards, shared, desc
+
+    def run(self, mine: list[tuple[str, str]], progress: bool) -> None:
+        """Label the videos ``mine`` ((id, path) pairs) in order.
+
+        The unit of work is one item, not one video: the workers take a video's items in order and
+        go straight on to the next video's (queued before the previous one is collected), so none
+        idles at a video's end; each item is computed on the same thread count whichever worker
+        takes it. One worker runs the items in this thread, as label_video does: an OpenMP team
+        driven from a second thread ran about a third slower here. The next video is decoded in a
+        thread meanwhile (PyAV releases the GIL).
+        """
+        threads = torch.get_num_threads()
+        workers = label_workers(self.job)
+        # per calling thread under OpenMP: each worker runs its ops on its share of the cores
+        share = max(1, threads // workers)
+        pool = ThreadPoolExecutor(workers, "label", torch.set_num_threads, (share,)) if workers > 1 else _InCaller()
+        decoder = ThreadPoolExecutor(1, "decode")
+        upcoming = decoder.submit(self.decode, *mine[0]) if mine else None
+        in_flight = deque()  # (video id, path, item futures), the oldest first
+        try:
+            for n, (video_id, path) in enumerate(tqdm(mine, desc=self.desc, unit="video", disable=not progress)):
+                current = upcoming
+                upcoming = decoder.submit(self.decode, *mine[n + 1]) if n + 1 < len(mine) else None
+                items = self.submit(pool, video_id, path, current)
+                if items is None:
+                    continue
+                in_flight.append((video_id, path, items))
+                while len(in_flight) > (1 if workers > 1 else 0):
+                    self.finish(*in_flight.popleft())
+            while in_flight:
+                self.finish(*in_flight.popleft())
+        finally:  # on an error or Ctrl-C, start no further item or decode
+            decoder.shutdown(wait=True, cancel_futures=True)
+            pool.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(threads)  # the workers' setting also reaches MKL and threads made later
+
+    def decode(self, video_id: str, path: str) -> Clip:
+        return read_clip(path, self.job.sampler, max_side=self.job.max_side or None, clip_id=video_id)
+
+    def submit(self, pool, video_id: str, path: str, decoded) -> list | None:
+        """The futures of the video's items, queued on ``pool`` once ``decoded`` (its decode's
+        future) is done; None, with the failure recorded, if it could not be decoded."""
+        try:
+            clip = decoded.result()
+            specs = list(_item_specs(clip, self.job))
+        except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
+            self.fail(video_id, path, e)
+            return None
+        return [pool.submit(_label_item, video_id, clip, *s, self.job, self.shared) for s in specs]
+
+    def finish(self, video_id: str, path: str, items: list) -> None:
+        """Collect the video's items and write its shard (or its failure)."""
+        try:
+            rows, feats = _assemble(f.result() for f in items)
+        except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
+            for f in items:
+                f.cancel()
+            self.fail(video_id, path, e)
+            return
+        # features first: a shard counts as finished only once its parquet exists
+        io.write_tensors({"features": feats}, self.shards / f"{video_id}.safetensors")
+        io.write_parquet(rows, self.shards / f"{video_id}.parquet")
+
+    def fail(self, video_id: str, path: str, e: Exception) -> None:
+        log.warning("skipping %s: %s", path, e)
+        # a W2SError's message is written for the user; anything else keeps its type, to tell bugs apart
+        reason = str(e) if isinstance(e, W2SError) else f"{type(e).__name__}: {e}"
+        failure = {"id": video_id, "path": path, "stage": self.desc, "error": reason}
+        io.write_json(failure, self.shards / f"{video_id}.failed.json")
 
 
 def _consolidate(video_ids, shards: Path, folder: Path) -> None:

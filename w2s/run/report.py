@@ -2,28 +2,16 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from w2s import io
 from w2s.config import RunConfig
-
-
-def _fmt(v) -> str:
-    return "-" if v is None or (isinstance(v, float) and math.isnan(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
-
-
-def markdown_table(df: pd.DataFrame) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
-    for _, row in df.iterrows():
-        lines.append("| " + " | ".join(_fmt(v) for v in row.tolist()) + " |")
-    return "\n".join(lines)
+from w2s.core import io
+from w2s.eval.tables import markdown_table
 
 
 def pair_sources(pairs: pd.DataFrame, shares: dict | None) -> pd.DataFrame:
     """Pairs per source and each source's share of the loss."""
-    from w2s.train import loss_weights
+    from w2s.run.train import loss_weights
 
     weights = pd.Series(loss_weights(pairs.source, shares), index=pairs.index)
     out = pairs.groupby("source").size().rename("pairs").to_frame()
@@ -35,15 +23,15 @@ def lofo_section(folder) -> str:
     """The leave-one-family-out tables, when the run computed them (``eval.lofo``)."""
     if not folder.lofo.exists():
         return ""
-    from w2s.lofo import lofo_markdown, summarize_lofo
+    from w2s.eval.lofo import lofo_markdown, summarize_lofo
 
     per_family = pd.read_parquet(folder.lofo)
     return "\n" + lofo_markdown(summarize_lofo(per_family), per_family)
 
 
 def write_report(config: RunConfig):
-    from w2s.round import results_table
-    from w2s.run_folder import RunFolder
+    from w2s.run.folder import RunFolder
+    from w2s.run.round import results_table
 
     folder = RunFolder(config.run_dir)
     last = folder.round(config.rounds - 1)

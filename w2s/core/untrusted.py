@@ -25,7 +25,7 @@ import os
 import pickle
 import threading
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 
 FORCE = "TORCH_FORCE_WEIGHTS_ONLY_LOAD"
 _LOCK = threading.RLock()

@@ -13,7 +13,7 @@ import importlib
 import importlib.util
 from collections.abc import Iterable, Mapping
 
-from w2s.errors import W2SError
+from w2s.core.errors import W2SError
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

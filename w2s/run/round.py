@@ -1,0 +1,160 @@
+"""What one round computes from the labelled pool (:mod:`w2s.run.labels`) and its teacher panel
+(:mod:`w2s.run.panel`): the pairs, the student and its evaluation. :mod:`w2s.run.loop` strings them
+together; nothing here reads or writes the run folder except through the context or paths it is handed.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from w2s.config import RunConfig
+from w2s.core import io
+from w2s.core.names import score_column, student_teacher_name
+from w2s.eval.severity import evaluate_scores
+from w2s.run.hard_cases import mine_hard_cases
+from w2s.run.labels import Labels
+from w2s.run.pairs import teacher_pairs
+from w2s.run.panel import TeacherPanel
+from w2s.run.train import score_items, train_head
+
+
+def build_pairs(pool: Labels, panel: TeacherPanel, dist: pd.DataFrame, previous: pd.DataFrame | None,
+                config: RunConfig, k: int) -> pd.DataFrame:
+    """Teacher pairs (the same draw every round, labelled by the round's ensemble), pairs of
+    variants labelled by the full-reference teachers, distortion pairs, the hard cases of earlier
+    rounds and those the last student gets wrong out of fold."""
+    columns, weights = panel.select()
+    parts = [teacher_pairs(panel.scores, columns, weights, config.pairs.teacher_pairs, config.seed,
+                           config.pairs.min_confidence)]
+    fr_columns, fr_weights = panel.select(full_reference=True)
+    if fr_columns and config.pairs.fr_pairs:
+        variants = np.flatnonzero((pool.items.family != "").to_numpy())
+        parts.append(teacher_pairs(panel.scores, fr_columns, fr_weights, config.pairs.fr_pairs, config.seed + 1,
+                                   config.pairs.min_confidence, rows=variants, source="fr",
+                                   within_content=config.pairs.fr_scope == "within"))
+    parts = [p.assign(round=k) for p in [*parts, dist]]
+    if k > 0:
+        parts.append(previous[previous.source.str.startswith("hard_")])  # keeping the round they were found in
+        oof = panel.scores[panel.columns[-1]].to_numpy()
+        parts.append(mine_hard_cases(pool, previous, oof, panel, config, k))
+    return pd.concat(parts, ignore_index=True)
+
+
+def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, accelerator,
+                  checkpoint: Path | None = None):
+    """The round-k student's head; ``checkpoint``: the folder of its training state (resumed from if there)."""
+    head, history = train_head(pool.features, pairs, pool.index, config.student, config.train, config.seed + k,
+                               accelerator, base=pool.base, blocks=pool.blocks, checkpoint=checkpoint)
+    head.history = history  # written beside the student (train_log.json)
+    head.prior = pool.prior  # saved with the student: it scores base + prior + residual
+    return head
+
+
+def save_student(ctx, head, pool: Labels, k: int, path: Path) -> None:
+    """Write the round-k student (``ctx``: the run's :class:`w2s.run.context.Context`), after its
+    training log; the training checkpoint it supersedes is removed."""
+    from students.student import Student
+
+    config = ctx.config
+    meta = {
+        "trainable_share": sum(p.numel() for p in head.parameters()) / ctx.backbone_info["parameters"],
+        "round": k,
+        "run": config.name,
+        "sampler": config.pool.sampler,
+        "max_side": config.pool.max_side,
+        # the 0-100 scale of `w2s score`: the share of this run's training items
+        # (clean and distorted) that a clip scores above
+        "train_score_quantiles": np.quantile(score_labels(head, pool), np.linspace(0, 1, 101)).tolist(),
+    }
+    # the log first: the student's folder is what marks the training done (a kill between the two
+    # must not leave a student without its log)
+    io.write_json({"epoch_loss": head.history, "num_processes": ctx.accelerator.num_processes},
+                  ctx.folder.round(k).train_log)
+    Student.from_config(config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
+    shutil.rmtree(ctx.folder.round(k).train_state, ignore_errors=True)
+
+
+def write_card(ctx, k: int, metrics: dict | None) -> None:
+    """The round-k student's model card (README.md in its folder), with the held-out table if any."""
+    from students import describe_spec, spec_label
+    from w2s.eval.model_card import write_model_card
+    from w2s.run.provenance import versions
+
+    files = ctx.folder.round(k)
+    saved = io.read_json(files.student / "config.json")
+    meta = saved.get("meta", {})
+    student = {"name": f"{ctx.config.name} student r{k}", "backbone": spec_label(saved["backbone"]),
+               "description": describe_spec(saved["backbone"]), "backbone_options": saved.get("backbone_options"),
+               "extras": {o: saved.get(o, False) for o in ("motion", "temporal", "nss")},
+               "prior": (saved.get("prior") or {}).get("teachers", []), "round": k,
+               "sampler": meta.get("sampler"), "max_side": meta.get("max_side"),
+               "trainable_share": meta.get("trainable_share", float("nan"))}
+    run = {"name": ctx.config.name, "teachers": ctx.config.teacher_names(),
+           "reliability": io.read_json(files.teachers), "metrics": metrics, "versions": versions()}
+    write_model_card(files.student, student, run)
+
+
+def load_head(path: Path):
+    from students.student import Student
+
+    student = Student.from_pretrained(path)
+    student.head.prior = student.prior
+    return student.head
+
+
+def score_labels(head, labels: Labels) -> np.ndarray:
+    """A head's student scores of labelled items: its residual on their features plus their base
+    (with the prior the head was trained on)."""
+    labels = labels.with_prior(head.prior)
+    return score_items(head, labels.features, labels.base)
+
+
+def evaluate_round(evalset: Labels, heads: list, panel: TeacherPanel, weak: TeacherPanel, config: RunConfig,
+                   out: Path, others: dict | None = None) -> dict:
+    """Each teacher, the ensembles and every student so far on the held-out set.
+
+    ``weak`` are round 0's teachers: the weak ensemble keeps their weights in every round (later
+    rounds re-measure the weak teachers' reliability against the students too), so that it is the
+    same yardstick for every student."""
+    items = evalset.items.copy()
+    models = {t: items[score_column(t)].to_numpy() for t in config.teacher_names()}
+    # the weak no-reference teachers' ensemble (what round 0 learns from; a full-reference teacher
+    # sees the clean clip, which a no-reference model never does) and, from round 1 on, the
+    # ensemble of this round's no-reference teachers, which includes every earlier student
+    models["ensemble"] = weak.consensus(items, weak_only=True)
+    student_scores = {student_teacher_name(j): score_labels(h, evalset) for j, h in enumerate(heads)}
+    items = items.assign(**{score_column(name): s for name, s in student_scores.items()})
+    if len(heads) > 1 and config.pairs.student_votes == "both":
+        # (with student_votes: within the students weigh nothing across contents, so this row would
+        # be the weak teachers again under another name)
+        models["ensemble + students"] = panel.consensus(items)
+    models.update(student_scores)
+    models.update(others or {})  # scores computed elsewhere, e.g. the comparative student's (w2s.run.train_comparative)
+    io.write_parquet(items.drop(columns=["params"]).assign(**{f"model:{m}": s for m, s in models.items()}),
+                     out / "scores.parquet")
+    id_families = list(config.id_families())
+    return {name: evaluate_scores(s, items, id_families, list(config.eval.ood)) for name, s in models.items()}
+
+
+def results_table(results: dict, panel: TeacherPanel | dict) -> pd.DataFrame:
+    """One row per model; a teacher's reliability within content and across contents beside it."""
+    summary = panel.summary() if isinstance(panel, TeacherPanel) else panel
+    within, across = summary["reliability"], summary.get("reliability_across", {})
+    rows = []
+    for name, r in results.items():
+        rows.append(
+            {
+                "model": name,
+                "within": within.get(score_column(name), np.nan),
+                "across": across.get(score_column(name), np.nan),
+                "ID SRCC": r.get("id_srcc", np.nan),
+                "OOD SRCC": r.get("ood_srcc", np.nan),
+                "VMAF SRCC": r.get("vmaf_srcc", np.nan),
+                "VMAF PLCC": r.get("vmaf_plcc", np.nan),
+            }
+        )
+    return pd.DataFrame(rows)
