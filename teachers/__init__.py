@@ -5,7 +5,8 @@ Names are ``FAMILY:ARG``: ``pyiqa:piqe`` (any pyiqa no-reference metric),
 ``classic:NAME`` (weight-free classical measures, spatial and temporal),
 ``vlm:PATH_OR_ID`` (a vision-language model scored zero-shot, Q-Align style),
 ``fr:NAME`` (a full-reference metric of a distorted variant against its clean
-clip, e.g. ``fr:ssim``; abstains on clean clips).
+clip, e.g. ``fr:ssim``; abstains on clean clips), ``redistort:NAME`` (how much a
+mild blur, resize and JPEG take away from the clip, by ``fr:NAME`` against itself).
 ``make_teacher`` resolves a name lazily.
 """
 
@@ -23,6 +24,7 @@ TEACHER_FAMILIES = Registry(
         "classic": "teachers.classic:ClassicTeacher",
         "vlm": "teachers.vlm_teacher:VLMTeacher",
         "fr": "teachers.full_reference:FullReferenceTeacher",
+        "redistort": "teachers.redistortion:RedistortionTeacher",
     },
 )
 

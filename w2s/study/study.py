@@ -124,14 +124,16 @@ class SharedEmbedding:
         return _Scorer()
 
 
-def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int = 1000, seed: int = 0) -> Path:
-    """Score and measure every model of ``run`` on every set; write the tables, plots and report."""
+def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int = 1000, seed: int = 0,
+          out: str | Path | None = None) -> Path:
+    """Score and measure every model of ``run`` on every set; write the tables, plots and report to
+    ``out`` (default ``RUN/study``)."""
     from w2s.run.context import open_run
 
     run = Path(run)
     config = open_run(run).config
     models, ensemble = run_models(run)
-    out = RunFolder(run).study
+    out = Path(out) if out else RunFolder(run).study
     rows, per_video = [], {}
     for name, labelled in datasets:
         shared = SharedEmbedding()
