@@ -3,7 +3,7 @@
     python benchmarks/label.py [--videos N] [--workers W] [--config configs/quickstart.yaml]
 
 Prints clips/s for the whole label stage (decode + variants + teachers +
-backbone, ``W`` items at a time on worker threads, see w2s/label.py), for
+backbone, ``W`` items at a time on worker threads, see w2s/run/label.py), for
 decoding alone, and for the compute alone on clips already in memory, one
 item after another with torch's default threads (the sequential baseline);
 then the ratio of the label stage's wall time to (decode-only +

@@ -152,7 +152,7 @@ def child_train(folder: Path, config) -> dict:
     pairs = torch.randint(0, len(features), (5000, 2))
     threads = torch.get_num_threads()
     out = {}
-    for n in sorted({threads, 1}, reverse=True):  # torch's default, then one thread (see w2s/label.py on why)
+    for n in sorted({threads, 1}, reverse=True):  # torch's default, then one thread (see w2s/run/label.py on why)
         torch.set_num_threads(n)
         out.update(_epoch(features, pairs, config, n))
     return out

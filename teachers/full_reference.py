@@ -151,7 +151,7 @@ class FullReferenceTeacher(TeacherBase):
 
     thread_safe = True  # the metrics keep no per-call state and run under inference_mode
     takes_device = True  # the pyiqa metrics are torch modules built on the given device
-    full_reference = True  # abstains on clean clips; its pairs and reliability are its own (w2s/reliability.py)
+    full_reference = True  # abstains on clean clips; its pairs and reliability are its own (w2s/run/reliability.py)
 
     def __init__(self, arg: str, device: str = "cpu", pooling: str = "mean", frame_batch: int = 16):
         self.check(arg)

@@ -110,7 +110,7 @@ def _teachers_of_run(run: Path):
               title=f"round {rounds[-1]} of {run}",
               caption="reliability without MOS: within content, accuracy on the pool's known-order distortion pairs; "
                       "across contents, agreement with the full-reference consensus on variants of different contents "
-                      "and with the other teachers' consensus on clean clips (w2s/reliability.py)")
+                      "and with the other teachers' consensus on clean clips (w2s/run/reliability.py)")
     fmt = lambda v: "-" if v is None or v != v else f"{v:.3f}"
     for col, rel in info["reliability"].items():
         t.add_row(col.removeprefix("score:"), fmt(rel), fmt(info.get("reliability_across", {}).get(col)),
