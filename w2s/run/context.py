@@ -71,16 +71,11 @@ class Context:
         self.__dict__.pop("models", None)
 
 
-def open_run(run_dir: str | Path, accelerator=None, **replace) -> Context:
-    """A run folder reopened: the config it was made with (``replace``: sections or fields to change,
-    as ``dataclasses.replace`` takes them) and what its label stage recorded."""
-    import dataclasses
-
+def open_run(run_dir: str | Path, accelerator=None) -> Context:
+    """A run folder reopened: the config it was made with and what its label stage recorded."""
     from w2s.run.train import default_accelerator
 
     config = load_run_config(run_dir)
-    if replace:
-        config = dataclasses.replace(config, **replace)
     ctx = Context(config, accelerator or default_accelerator())
     ctx.folder = RunFolder(Path(run_dir))  # where it is now, wherever it was made
     if ctx.folder.backbone.is_file():

@@ -28,7 +28,6 @@ from w2s.core import io
 from w2s.core.errors import W2SError
 from w2s.core.names import score_column
 from w2s.labelled.set import LabelledSet
-from w2s.run.folder import RunFolder
 from w2s.study.bootstrap import metrics_with_ci, paired_gain_ci
 from w2s.study.model_eval import evaluate_model
 
@@ -61,14 +60,12 @@ def slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
 
 
-def run_models(run: Path) -> tuple[list[Model], TeacherPrior]:
+def run_models(ctx) -> tuple[list[Model], TeacherPrior]:
     """The run's no-reference teachers and students, and the weak ensemble as a fixed model: round 0's
     weights across contents, each teacher standardised by its training-pool statistics (so a set's
     ensemble score of a video does not depend on which other videos the set holds)."""
     from teachers import teacher_class
-    from w2s.run.context import open_run
 
-    ctx = open_run(run)
     config, folder = ctx.config, ctx.folder
     teachers = [Model(n, "teacher", n) for n in config.teacher_names() if not teacher_class(n).full_reference]
     left_out = [n for n in config.teacher_names() if teacher_class(n).full_reference]
@@ -77,7 +74,7 @@ def run_models(run: Path) -> tuple[list[Model], TeacherPrior]:
     students = [Model(f"student r{k}", "student", str(folder.round(k).student), k)
                 for k in folder.rounds_written() if (folder.round(k).student / "config.json").is_file()]
     if not students:
-        raise W2SError(f"{run} has no trained student yet (round_XX/student/); finish `w2s run` first")
+        raise W2SError(f"{folder.root} has no trained student yet (round_XX/student/); finish `w2s run` first")
     info = io.read_json(folder.round(0).teachers) if folder.round(0).teachers.is_file() else {}
     across = info.get("weights_across", {})
     pool = pd.read_parquet(folder.items("label"))
@@ -131,9 +128,10 @@ def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int 
     from w2s.run.context import open_run
 
     run = Path(run)
-    config = open_run(run).config
-    models, ensemble = run_models(run)
-    out = Path(out) if out else RunFolder(run).study
+    ctx = open_run(run)
+    config = ctx.config
+    models, ensemble = run_models(ctx)
+    out = Path(out) if out else ctx.folder.study
     rows, per_video = [], {}
     for name, labelled in datasets:
         shared = SharedEmbedding()
