@@ -300,7 +300,7 @@ def test_a_run_folder_made_by_another_config(tiny_config, tmp_path, capsys):
     write_run_config(load_config(cfg), tmp_path / "runs" / "other" / "config.yaml")  # as a first run leaves it
     err = one_line_error(capsys, ["run", str(cfg), "--set", "seed=1"])
     assert f"{tmp_path / 'runs' / 'other'} was made with a different config (seed changed)" in err
-    assert "give the run a new name, or delete that folder" in err
+    assert "give the run a new name (`--set name=NEW --reuse" in err and "or delete that folder" in err
 
 
 def test_a_student_folder_without_or_with_corrupt_weights(student_folder, sample_pools, capsys):

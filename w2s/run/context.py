@@ -30,6 +30,7 @@ class Context:
         self.main = accelerator.is_main_process
         self.barrier = accelerator.wait_for_everyone
         self.backbone_info: dict = {}  # name, dim, parameters of the frozen backbone (label/backbone.json)
+        self.reuse_from: Path | None = None  # another run whose label stage this one copies from (w2s.run.reuse)
 
     @property
     def device(self) -> str:

@@ -84,6 +84,7 @@ class LabelJob:
     # scores every clean clip, and abstains (NaN) on the other videos' variants
     variant_shares: dict = field(default_factory=dict)
     workers: int = 0  # items labelled at once (worker threads); 0: automatic, see label_workers
+    reuse: object = None  # w2s.run.reuse.Reuse: what another run computed the same way, copied, not computed
 
 
 def label_workers(job: LabelJob) -> int:
@@ -98,17 +99,23 @@ def label_workers(job: LabelJob) -> int:
     return min(2, torch.get_num_threads())
 
 
-def _item_specs(clip: Clip, job: LabelJob):
-    """(family, level, params) of the clean clip, then of each variant in (family, level) order."""
+def _item_specs(video_id: str, job: LabelJob):
+    """(family, level, params) of the clean clip, then of each variant in (family, level) order (the
+    params come from the seed and the video's id alone: no pixel is needed to know them)."""
     yield None, 0, {}
     for family, distortion in job.distortions.items():
-        seed = stable_seed(job.seed, clip.id, family)
+        seed = stable_seed(job.seed, video_id, family)
         for level in range(1, distortion.levels + 1):
             yield family, level, distortion.params(level, seed)
 
 
-def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job: LabelJob, shared: dict):
-    """One item's row and features: its variant made, scored by every teacher, embedded."""
+def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job: LabelJob, shared: dict,
+                known: tuple[dict, torch.Tensor | None] = ({}, None)):
+    """One item's row and features: its variant made, scored by every teacher, embedded; what ``known``
+    (a reused row and features) already holds is taken from it instead."""
+    row, feat = _from_known(video_id, family, level, params, job, shared, known)
+    if feat is not None and all(c in row for c in _columns(job, family)):
+        return {k: row[k] for k in _order(job, family)}, feat.float()
     item = clip
     if family is not None:
         variant = job.distortions[family].apply(clip, params)
@@ -116,26 +123,60 @@ def _label_item(video_id: str, clip: Clip, family, level: int, params: dict, job
         # and its clean clip (what a full-reference teacher compares against)
         item = variant.with_frames(variant.frames, id=variant_id(clip.id, family, level), family=family, level=level)
         item.reference = clip if job.distortions[family].aligned else None
-    row = {
-        "item_id": video_id if family is None else variant_id(video_id, family, level),
-        "video_id": video_id,
-        "family": family or "",
-        "level": level,
-        "params": json.dumps(params, sort_keys=True),
-    }
     for name, teacher in job.teachers.items():
-        if family is not None and name in shared and video_id not in shared[name]:
-            row[score_column(name)] = math.nan  # outside its variant share: abstains, as a score table on a variant
-        else:
+        if score_column(name) not in row:
             row[score_column(name)] = float(teacher.score(item))
-    if job.vmaf and family is not None and job.distortions[family].scored_by_vmaf:
+    if "vmaf" in _columns(job, family) and "vmaf" not in row:
         from w2s.media.vmaf import vmaf
 
         row["vmaf"] = vmaf(clip, item)
-    # the backbone's own score (a VLM's zero-shot rating; 0 for a CNN) is the student's `base`
-    feat, base = job.backbone.embed_with_base(item)
-    row["base"] = float(base)
-    return row, feat.float()
+    if feat is None:
+        # the backbone's own score (a VLM's zero-shot rating; 0 for a CNN) is the student's `base`
+        feat, row["base"] = job.backbone.embed_with_base(item)
+        row["base"] = float(row["base"])
+    return {k: row[k] for k in _order(job, family)}, feat.float()
+
+
+def _item_id(video_id: str, family, level: int) -> str:
+    return video_id if family is None else variant_id(video_id, family, level)
+
+
+def _columns(job: LabelJob, family) -> list[str]:
+    """The score columns of an item of ``family`` (None: the clean clip)."""
+    vmaf = job.vmaf and family is not None and job.distortions[family].scored_by_vmaf
+    return [score_column(name) for name in job.teachers] + (["vmaf"] if vmaf else [])
+
+
+def _order(job: LabelJob, family) -> list[str]:
+    return ["item_id", "video_id", "family", "level", "params", *_columns(job, family), "base"]
+
+
+def _from_known(video_id, family, level, params, job: LabelJob, shared: dict, known) -> tuple[dict, object]:
+    """The item's row so far (its keys, each score ``known`` holds or the teacher abstains on) and its
+    features when known. A reused NaN is computed again unless the teacher abstains here: it may
+    come from another variant share."""
+    old, feat = known
+    params_json = json.dumps(params, sort_keys=True)
+    if old and old.get("params") != params_json:  # another ladder level's params: nothing carries over
+        old, feat = {}, None
+    row = {
+        "item_id": _item_id(video_id, family, level),
+        "video_id": video_id,
+        "family": family or "",
+        "level": level,
+        "params": params_json,
+    }
+    for name in job.teachers:
+        column = score_column(name)
+        if family is not None and name in shared and video_id not in shared[name]:
+            row[column] = math.nan  # outside its variant share: abstains, as a score table on a variant
+        elif column in old and not (isinstance(old[column], float) and math.isnan(old[column])):
+            row[column] = old[column]
+    if "vmaf" in old and "vmaf" in _columns(job, family):
+        row["vmaf"] = old["vmaf"]
+    if feat is not None:
+        row["base"] = old["base"]
+    return row, feat
 
 
 def _assemble(results) -> tuple[pd.DataFrame, torch.Tensor]:
@@ -152,7 +193,7 @@ def label_video(
     ``shared`` maps a teacher with a variant share to the videos whose variants
     it scores (:func:`share_videos`); a teacher not in it scores every item.
     """
-    return _assemble(_label_item(video_id, clip, *spec, job, shared or {}) for spec in _item_specs(clip, job))
+    return _assemble(_label_item(video_id, clip, *spec, job, shared or {}) for spec in _item_specs(video_id, job))
 
 
 class _InCaller:
@@ -225,6 +266,10 @@ class _ShardWriter:
         driven from a second thread ran about a third slower here. The next video is decoded in a
         thread meanwhile (PyAV releases the GIL).
         """
+        if self.job.reuse is not None:
+            before = len(mine)
+            mine = [(video_id, path) for video_id, path in mine if not self.copy_whole(video_id)]
+            log.info("%s: %d video(s) taken whole from the reused run, %d to compute", self.desc, before - len(mine), len(mine))
         threads = torch.get_num_threads()
         workers = label_workers(self.job)
         # per calling thread under OpenMP: each worker runs its ops on its share of the cores
@@ -258,11 +303,32 @@ class _ShardWriter:
         future) is done; None, with the failure recorded, if it could not be decoded."""
         try:
             clip = decoded.result()
-            specs = list(_item_specs(clip, self.job))
+            specs = list(_item_specs(video_id, self.job))
         except Exception as e:  # noqa: BLE001 - one bad video never stops the pool
             self.fail(video_id, path, e)
             return None
-        return [pool.submit(_label_item, video_id, clip, *s, self.job, self.shared) for s in specs]
+        known = self.job.reuse.known(video_id) if self.job.reuse is not None else {}
+        return [pool.submit(_label_item, video_id, clip, *s, self.job, self.shared,
+                            known.get(_item_id(video_id, *s[:2]), ({}, None))) for s in specs]
+
+    def copy_whole(self, video_id: str) -> bool:
+        """Write the video's shard straight from the reused run when it holds every item whole (no decode)."""
+        known = self.job.reuse.known(video_id)
+        results = []
+        for spec in _item_specs(video_id, self.job) if known else ():
+            row, feat = _from_known(video_id, *spec, self.job, self.shared, known.get(_item_id(video_id, *spec[:2]), ({}, None)))
+            if feat is None or not all(c in row for c in _columns(self.job, spec[0])):
+                return False
+            results.append(({k: row[k] for k in _order(self.job, spec[0])}, feat.float()))
+        if not results:
+            return False
+        self.write(video_id, *_assemble(results))
+        return True
+
+    def write(self, video_id: str, rows: pd.DataFrame, feats: torch.Tensor) -> None:
+        # features first: a shard counts as finished only once its parquet exists
+        io.write_tensors({"features": feats}, self.shards / f"{video_id}.safetensors")
+        io.write_parquet(rows, self.shards / f"{video_id}.parquet")
 
     def finish(self, video_id: str, path: str, items: list) -> None:
         """Collect the video's items and write its shard (or its failure)."""
@@ -273,9 +339,7 @@ class _ShardWriter:
                 f.cancel()
             self.fail(video_id, path, e)
             return
-        # features first: a shard counts as finished only once its parquet exists
-        io.write_tensors({"features": feats}, self.shards / f"{video_id}.safetensors")
-        io.write_parquet(rows, self.shards / f"{video_id}.parquet")
+        self.write(video_id, rows, feats)
 
     def fail(self, video_id: str, path: str, e: Exception) -> None:
         log.warning("skipping %s: %s", path, e)

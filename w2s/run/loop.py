@@ -23,6 +23,7 @@ import pandas as pd
 
 from w2s.config import RunConfig
 from w2s.core import io
+from w2s.core.errors import ConfigError
 from w2s.core.names import student_teacher_name
 from w2s.run.context import Context
 from w2s.run.hard_cases import out_of_fold_scores, round_seed
@@ -49,9 +50,15 @@ def run(
     stop_after: str | None = None,
     on_round: Callable[[int, pd.DataFrame], None] | None = None,
     accelerator=None,
+    reuse: str | Path | None = None,
 ) -> Path:
-    """Run (or resume) every stage; ``stop_after`` is ``label``, ``evalset``, ``pairs:K`` or ``round:K``."""
+    """Run (or resume) every stage; ``stop_after`` is ``label``, ``evalset``, ``pairs:K`` or ``round:K``;
+    ``reuse``: a run folder whose label stage computed part of this one's (:mod:`w2s.run.reuse`)."""
     ctx = Context(config, accelerator or default_accelerator())
+    if reuse is not None:
+        if Path(reuse).resolve() == Path(config.run_dir).resolve():
+            raise ConfigError(f"--reuse {reuse} is this run's own folder: reuse another run, and give this one a new name")
+        ctx.reuse_from = Path(reuse)
     ctx.start()
     pool = label_split(ctx, "label", config.pool.source, config.pool.limit, config.training_families(), shares=True)
     if stop_after == "label":

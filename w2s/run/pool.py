@@ -14,6 +14,7 @@ from w2s.core.errors import W2SError
 from w2s.run.context import Context, describe_backbone
 from w2s.run.label import LabelJob, label_pool, load_labels, variant_share
 from w2s.run.labels import Labels
+from w2s.run.reuse import plan_reuse
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ def label_split(ctx: Context, split: str, source: str, limit: int, families: dic
             variant_shares={n: variant_share(n, o) for n, o in config.teacher_specs()} if shares else {},
             # on a GPU one item at a time: the device is the bottleneck, not the CPU's threads
             workers=config.pool.label_workers or (1 if ctx.accelerator.device.type != "cpu" else 0),
+            reuse=plan_reuse(ctx.reuse_from, config, split) if ctx.reuse_from else None,
         )
         label_pool(manifest, folder, job, f"label {split}", ctx.accelerator)
     if split == "label":

@@ -69,6 +69,7 @@ def write_run_config(config: RunConfig, path: Path) -> None:
         if changed:
             raise ConfigError(
                 f"{config.run_dir} was made with a different config ({', '.join(changed)} changed): "
-                "give the run a new name, or delete that folder"
+                f"give the run a new name (`--set name=NEW --reuse {config.run_dir}` computes only what changed), "
+                "or delete that folder"
             )
     io.write_text(yaml.safe_dump({"config": current, "versions": versions()}, sort_keys=False), path)
