@@ -6,7 +6,8 @@ Names are ``FAMILY:ARG``: ``pyiqa:piqe`` (any pyiqa no-reference metric),
 ``vlm:PATH_OR_ID`` (a vision-language model scored zero-shot, Q-Align style),
 ``fr:NAME`` (a full-reference metric of a distorted variant against its clean
 clip, e.g. ``fr:ssim``; abstains on clean clips), ``redistort:NAME`` (how much a
-mild blur, resize and JPEG take away from the clip, by ``fr:NAME`` against itself).
+mild blur, resize and JPEG take away from the clip, by ``fr:NAME`` against itself),
+``niqe:pristine`` (how far the clip's patch statistics are from pristine photos', NIQE's idea).
 ``make_teacher`` resolves a name lazily.
 """
 
@@ -25,6 +26,7 @@ TEACHER_FAMILIES = Registry(
         "vlm": "teachers.vlm_teacher:VLMTeacher",
         "fr": "teachers.full_reference:FullReferenceTeacher",
         "redistort": "teachers.redistortion:RedistortionTeacher",
+        "niqe": "teachers.niqe:NIQETeacher",
     },
 )
 
