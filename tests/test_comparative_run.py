@@ -135,7 +135,7 @@ def test_the_paper_comparative_config_names_the_model_folder_it_needs():
 @pytest.mark.slow
 def test_comparative_student_trains_with_two_processes(tiny_config, tiny_qwen, tmp_path):
     """`accelerate launch` with gloo on the CPU: the LoRA adapters train through DDP, each process on
-    alternate pairs, and both share the held-out scoring."""
+    every pair (a step is one pair: the steps of one process), and both share the held-out scoring."""
     import os
     import subprocess
     import sys
@@ -157,7 +157,8 @@ def test_comparative_student_trains_with_two_processes(tiny_config, tiny_qwen, t
     assert done.returncode == 0, done.stderr[-3000:]
     run = tmp_path / "runs" / "ddp_comparative"
     saved = json.loads((run / "round_00" / "comparative" / "config.json").read_text())
-    assert saved["meta"]["pairs"] == 4 and len(saved["meta"]["history"]) == 2  # 2 steps on each process
+    assert saved["meta"]["pairs"] == 5 and len(saved["meta"]["history"]) == 5  # one process's 5 steps
+    assert "which 2 processes cannot split" in done.stderr
     scores = pd.read_parquet(run / "round_00" / "eval" / "comparative_scores.parquet")
     assert scores.score.notna().all()
     assert "comparative r0" in json.loads((run / "round_00" / "eval" / "metrics.json").read_text())

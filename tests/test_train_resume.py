@@ -7,6 +7,7 @@ import w2s.run.train as train_module
 from tests.test_train import synthetic
 from w2s.config import StudentConfig, TrainConfig
 from w2s.core.errors import W2SError
+from w2s.core.io import read_tensors, write_tensors
 from w2s.run.train import train_head
 
 # dropout on: the masks come from the global RNG, which the checkpoint must carry over too
@@ -68,9 +69,29 @@ def test_without_the_random_states_the_weights_differ(tmp_path, monkeypatch):
         train_head(feats, pairs, index, STUDENT, TRAIN, seed=3, checkpoint=folder)
     for f in folder.glob("random_states_*.pkl"):
         f.unlink()  # load_state then restores no random state
+    order = train_module.ORDER_RNG  # nor does the training: only the pair order's generator is left
+    write_tensors({"state": read_tensors(folder / order)["state"]}, folder / order)
     monkeypatch.setattr(train_module, "_save_checkpoint", lambda *a: None)
     head, _ = train_head(feats, pairs, index, STUDENT, TRAIN, seed=3, checkpoint=folder)
     assert not equal_heads(head, whole)
+
+
+def test_the_checkpoints_own_random_states_resume_a_process_accelerate_kept_none_for(tmp_path, monkeypatch):
+    """Accelerate keeps one random-state file per process, and a process that finds none of its own
+    (a checkpoint of fewer processes than resume it) goes on silently with whatever it holds. The
+    checkpoint's own copy (the main process's: every process holds the same) restores it."""
+    feats, _, pairs, index = synthetic()
+    whole, _ = train_head(feats, pairs, index, STUDENT, TRAIN, seed=3)
+    folder = tmp_path / "train_state"
+    die_after_saving(monkeypatch, 2)
+    with pytest.raises(Killed):
+        train_head(feats, pairs, index, STUDENT, TRAIN, seed=3, checkpoint=folder)
+    for f in folder.glob("random_states_*.pkl"):
+        f.unlink()
+    monkeypatch.setattr(train_module, "_save_checkpoint", lambda *a: None)
+    torch.manual_seed(123)
+    head, _ = train_head(feats, pairs, index, STUDENT, TRAIN, seed=3, checkpoint=folder)
+    assert equal_heads(head, whole)
 
 
 def test_a_half_saved_checkpoint_is_not_resumed_from(tmp_path, monkeypatch):

@@ -4,7 +4,11 @@ The backbone is frozen and its features were computed in the label stage, so
 one step is a lookup of both sides of each pair in the feature matrix and a
 forward of the small head: an epoch over tens of thousands of pairs takes
 seconds on a CPU. The same loop runs on one GPU or several unchanged
-(``accelerate launch``).
+(``accelerate launch``), and learns the same head at any number of processes:
+``train.batch_size`` is the batch of the whole launch, each step takes the same
+pairs in the same order as one process does, and each process adds the loss of
+its part of them (:func:`run_epoch`), so the averaged gradient is one process's
+up to the order of float sums.
 """
 
 from __future__ import annotations
@@ -205,18 +209,20 @@ def prepare(
     """The training state at epoch 0: pair tensors, optimizer and schedule, prepared on the accelerator."""
     ia, ib, p, w = pair_tensors(pairs, index, train)
     optimizer = torch.optim.AdamW(head.parameters(), lr=train.lr, weight_decay=train.weight_decay)
-    # each process takes every world_size-th pair of one shared seeded permutation per
-    # epoch (what a DistributedSampler does); batches are sliced from tensors directly,
-    # because a DataLoader over a TensorDataset collates pairs one by one, which costs
+    # batch_size pairs per step whatever the number of processes (they share each batch), so the
+    # steps, the schedule and the epochs are those of one process; batches are sliced from tensors
+    # directly, because a DataLoader over a TensorDataset collates pairs one by one, which costs
     # more than the whole step of a head this small
-    per_process = math.ceil(len(p) / accelerator.num_processes)
-    steps_per_epoch = math.ceil(per_process / train.batch_size)
+    steps_per_epoch = math.ceil(len(p) / train.batch_size)
     # one cycle over the whole run: warm-up over its first 10 % of steps, then annealing down
     # (at least one step: OneCycleLR refuses zero, which no pairs or no epochs would give)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer, max_lr=train.lr, total_steps=max(train.epochs * steps_per_epoch, 1), pct_start=0.1
     )
     head, optimizer, scheduler = accelerator.prepare(head, optimizer, scheduler)
+    # one schedule step per optimizer step: Accelerate's default steps it once per process, for a
+    # batch that grows with their number (which ran the one cycle N times too fast under N processes)
+    scheduler.split_batches = True
     standardize = accelerator.unwrap_model(head).standardize
     # the standardised matrix on the device when it fits the budget (one gather per step); else each
     # step gathers its rows from the (memory-mapped) features and standardises them: the same
@@ -236,43 +242,78 @@ def resume(accelerator: Accelerator, state: Training, checkpoint: Path, train: T
 
 
 def run_epoch(accelerator: Accelerator, state: Training, train: TrainConfig) -> float:
-    """One epoch: this process's share of the pairs in a fresh seeded order, one optimizer step per
-    batch; returns the epoch's mean loss per pair."""
+    """One epoch: the pairs in a fresh seeded order, one optimizer step per batch of them; returns
+    the epoch's mean loss per pair (of every process's parts together)."""
     perm = torch.randperm(len(state.pairs[2]), generator=state.order_rng)
-    mine = perm[accelerator.process_index :: accelerator.num_processes]
+    world = accelerator.num_processes
     total, count = 0.0, 0
     for step in range(state.steps_per_epoch):
-        batch = mine[step * train.batch_size : (step + 1) * train.batch_size]
-        if len(batch) == 0:  # an uneven last shard: every process must still step together
-            batch = perm[:1]
-        loss = batch_loss(accelerator, state, train, batch)
-        accelerator.backward(loss)
+        batch = perm[step * train.batch_size : (step + 1) * train.batch_size]  # every process: the same batch
+        part = batch_loss(accelerator, state, train, batch)
+        # DDP averages the processes' gradients: times their number, the parts' gradients add up to the
+        # gradient of the batch's loss (and times 1 the single process's loss is what it always was)
+        accelerator.backward(part * world)
         state.optimizer.step()
         state.scheduler.step()
         state.optimizer.zero_grad()
-        total += loss.item() * len(batch)
+        total += part.item() * len(batch)
         count += len(batch)
+    if world > 1:  # the other processes' parts of the batches' losses
+        total = accelerator.reduce(torch.tensor([total], dtype=torch.float64, device=accelerator.device), "sum").item()
     return total / max(count, 1)
 
 
+def shard(n: int, rank: int, world: int) -> slice:
+    """Process ``rank``'s part of a batch of ``n`` pairs: contiguous, the first ``n % world`` parts one
+    pair longer (a part may be empty: its process then adds nothing, but still steps with the others)."""
+    size, extra = divmod(n, world)
+    start = rank * size + min(rank, extra)
+    return slice(start, start + size + (rank < extra))
+
+
 def batch_loss(accelerator: Accelerator, state: Training, train: TrainConfig, batch: torch.Tensor) -> torch.Tensor:
-    """The loss of the pairs ``batch`` indexes, each pair weighted by its source's share."""
+    """This process's part of the loss of the pairs ``batch`` indexes (each pair weighted by its
+    source's share): the weighted sum over its part of the pairs, over the weight of the whole batch,
+    so that the parts of all processes add up to the batch's weighted mean."""
     ia, ib, p, w = (t[batch].to(accelerator.device) for t in state.pairs)
-    # one forward over the distinct items of the batch (fewer rows than 2 x pairs)
+    # one forward over the distinct items of the whole batch (fewer rows than 2 x pairs), in every
+    # process: the head is small, and so each process draws the dropout masks one process draws and
+    # leaves the random state where one process leaves it
     uniq, where = torch.unique(torch.cat([ia, ib]), return_inverse=True)
     x = state.inputs(uniq, accelerator.device)
     both = (state.head(x, standardized=True) + state.base[uniq])[where]
-    s_a, s_b = both[: len(ia)], both[len(ia) :]
-    per_pair = state.loss_fn(s_a, s_b, p)
+    mine = shard(len(batch), accelerator.process_index, accelerator.num_processes)
+    s_a, s_b = both[: len(ia)][mine], both[len(ia) :][mine]
+    per_pair = state.loss_fn(s_a, s_b, p[mine])
     if train.confidence_weight > 0:
         per_pair = per_pair + train.confidence_weight * confidence_penalty(s_a, s_b)
-    return (per_pair * w).sum() / w.sum()
+    return (per_pair * w[mine]).sum() / w.sum()
 
 
 # ----------------------------------------------------------------------------- checkpoints
 
 PROGRESS = "progress.json"  # epochs done and their losses
-ORDER_RNG = "order_rng.safetensors"  # the generator of the pair order (Accelerate saves the global ones)
+# the generator of the pair order, and the global ones dropout draws from, of the main process: every
+# process holds the same states (one seed, the same draws), so any number of processes resumes from
+# them; Accelerate's own copies are per process, and a process it finds none for goes on silently
+ORDER_RNG = "order_rng.safetensors"
+
+
+def random_states(order_rng: torch.Generator, device: torch.device) -> dict[str, torch.Tensor]:
+    """The states :data:`ORDER_RNG` keeps: the pair order's, the CPU's and the process's GPU's."""
+    states = {"state": order_rng.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def set_random_states(saved: dict[str, torch.Tensor], order_rng: torch.Generator, device: torch.device) -> None:
+    """Restore what :func:`random_states` took (a checkpoint without the global ones keeps Accelerate's)."""
+    order_rng.set_state(saved["state"])
+    if "torch" in saved:
+        torch.set_rng_state(saved["torch"])
+    if "cuda" in saved and device.type == "cuda":
+        torch.cuda.set_rng_state(saved["cuda"], device)
 
 
 def _save_checkpoint(accelerator: Accelerator, folder: Path, epochs_done: int, history: list, order_rng) -> None:
@@ -286,7 +327,7 @@ def _save_checkpoint(accelerator: Accelerator, folder: Path, epochs_done: int, h
     accelerator.save_state(str(tmp))
     if accelerator.is_main_process:
         io.write_json({"epochs_done": epochs_done, "history": history}, tmp / PROGRESS)
-        io.write_tensors({"state": order_rng.get_state()}, tmp / ORDER_RNG)
+        io.write_tensors(random_states(order_rng, accelerator.device), tmp / ORDER_RNG)
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         io.swap_in(tmp, folder)
@@ -298,7 +339,7 @@ def _load_checkpoint(accelerator: Accelerator, folder: Path, order_rng) -> tuple
     try:
         progress = io.read_json(folder / PROGRESS)
         accelerator.load_state(str(folder))
-        order_rng.set_state(io.read_tensors(folder / ORDER_RNG)["state"])
+        set_random_states(io.read_tensors(folder / ORDER_RNG), order_rng, accelerator.device)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise W2SError(f"{folder} is not a training checkpoint this training can resume ({type(e).__name__}: {e}); "
                        "delete that folder to train this round from the start") from e
