@@ -1,7 +1,7 @@
 """Distortion families, by public name.
 
-Resolved lazily through the registry, so listing names or validating a config
-imports no torch, kornia or ffmpeg code.
+Resolved lazily through the registry, so listing names imports no torch, kornia
+or ffmpeg code (checking a config's ladders builds the families it names).
 """
 
 from w2s.core.registry import Registry
@@ -28,6 +28,15 @@ DISTORTIONS = Registry(
         "flicker": "distortions.flicker:Flicker",
         "framerate": "distortions.framerate:FrameRate",
         "resize_h264": "distortions.compound:ResizeH264",
+        # camera capture: what a phone's lens, sensor and processing do to a shot
+        "defocus": "distortions.optics:Defocus",
+        "shake": "distortions.optics:Shake",
+        "lowlight": "distortions.lowlight:LowLight",
+        "exposure": "distortions.light:Exposure",
+        "wb": "distortions.light:WhiteBalance",
+        "jpeg2x": "distortions.jpeg2x:DoubleJPEG",
+        "halo": "distortions.halo:Halo",
+        "capture": "distortions.capture:Capture",
     },
 )
 

@@ -69,6 +69,7 @@ def test_registry_lists_every_family():
         "blur", "noise", "jpeg", "resize", "darken", "brighten",
         "motion_blur", "contrast", "h264", "h265", "vp9", "av1", "saturation",
         "stutter", "jitter", "flicker", "framerate", "resize_h264", "sharpen",
+        "defocus", "shake", "lowlight", "exposure", "wb", "jpeg2x", "halo", "capture",
     }  # fmt: skip
 
 
