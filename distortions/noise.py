@@ -14,7 +14,8 @@ class GaussianNoise(LadderDistortion):
     STRENGTH = "sigma"
 
     def check_value(self, value):
-        return None if value > 0 else "sigma must be > 0"
+        # sigma of [0, 1] intensities: above 1 the clip is noise alone (and clipped), no longer a level
+        return None if 0 < value <= 1 else "sigma must be in (0, 1]"
 
     def draws(self, rng):
         return {"noise_seed": rng.randrange(2**31)}

@@ -1,6 +1,7 @@
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from w2s.config import load_config
@@ -39,7 +40,7 @@ def test_yaml_exponent_without_dot_is_a_float(tmp_path):
 def test_overrides_and_validation(tmp_path):
     path = write(tmp_path, "name: a\n")
     assert load_config(path, ["rounds=4", "pairs.ensemble=reliability"]).rounds == 4
-    with pytest.raises(ConfigError, match="rounds must be at least 1"):
+    with pytest.raises(ConfigError, match="rounds must be at least 1, got 0"):
         load_config(path, ["rounds=0"])
     with pytest.raises(ConfigError, match="key.sub=value"):
         load_config(path, ["rounds"])
@@ -120,7 +121,7 @@ def test_paper_recipe_names_the_score_table_a_user_must_supply():
     ("student.head=mpl", "student.head: 'mpl' is not one of mlp, quality_prompts; did you mean 'mlp'?"),
     ("eval.lofo=null", "eval.lofo: null is not one of none, first, all"),
     ("eval.lofo=false", "eval.lofo: False is not one of none, first, all"),
-    ("train.checkpoint_every=-1", "train.checkpoint_every must be 0 (never) or a number of epochs, got -1"),
+    ("train.checkpoint_every=-1", "train.checkpoint_every must be 0 (never) or at least 1, got -1"),
 ])
 def test_choice_keys_name_the_key_and_the_choices(override, message, tmp_path):
     from w2s.core.errors import ConfigError
@@ -183,7 +184,7 @@ def test_explain_shows_a_literal_as_its_words_with_its_default():
     from w2s.config import explain
 
     rows = {r.key: r for r in explain()}
-    assert rows["pairs.ensemble"].type == "equal | reliability" and rows["pairs.ensemble"].default == "equal"
+    assert rows["pairs.ensemble"].type == "equal | reliability" and rows["pairs.ensemble"].default == "reliability"
     assert rows["eval.lofo"].type == "none | first | all"
     assert rows["pool.max_side"].type == "int" and rows["pool.max_side"].default == "320"
     assert rows["train.shares"].type == "dict | null" and rows["train.shares"].default == "null"
@@ -232,3 +233,101 @@ def test_w2s_config_with_an_unknown_prefix_is_one_line(capsys):
 
     assert main(["config", "pools"]) == 2
     assert "no config key starts with 'pools': did you mean 'pool'" in capsys.readouterr().err
+
+
+# --- every number in its range, every ladder in its family's, before any work; messages to act on ----
+
+
+@pytest.mark.parametrize("override, message", [
+    ("pool.max_side=-5", "pool.max_side must be 0 (keeps them) or at least 16, got -5"),
+    ("pool.limit=-1", "pool.limit must be 0 (all) or at least 1, got -1"),
+    ("seed=-1", "seed must be at least 0, got -1"),
+    ("rounds=0", "rounds must be at least 1, got 0"),
+    ("train.epochs=0", "train.epochs must be at least 1, got 0"),
+    ("train.batch_size=0", "train.batch_size must be at least 1, got 0"),
+    ("train.lr=0", "train.lr must be above 0, got 0.0"),
+    ("train.lr=.nan", "train.lr must be above 0, got nan"),
+    ("student.dropout=1.0", "student.dropout must be in [0, 1), got 1.0"),
+    ("student.hidden=-8", "student.hidden must be at least 0, got -8"),
+    ("pairs.teacher_pairs=-1", "pairs.teacher_pairs must be at least 0, got -1"),
+    ("pairs.gap1_p=0.3", "pairs.gap1_p must be in [0.5, 1], got 0.3"),
+    ("hard_cases.folds=1", "hard_cases.folds must be at least 2, got 1"),
+    ("student.comparative.lr=-1e-4", "student.comparative.lr must be above 0, got -0.0001"),
+    ("eval.limit=-2", "eval.limit must be 0 (all) or at least 1, got -2"),
+    ("pool.sampler={name: uniform, num_frames: 0}",
+     "pool.sampler: sampler 'uniform': num_frames must be an integer >= 1, got 0"),
+    ("distortions.noise=[0.5, 1.5]", "distortions.noise: ladder value 1.5 is invalid: sigma must be in (0, 1]"),
+    ("distortions.jpeg=[30, 120]", "distortions.jpeg: ladder value 120 is invalid: quality must be an integer in 1..100"),
+    ("eval.ood.h265=[30, 60]", "eval.ood.h265: ladder value 60 is invalid: CRF must be an integer in 0..51"),
+    ("teacher_only={sharpen: [1, -1]}", "teacher_only.sharpen: ladder value -1 is invalid: amount must be > 0"),
+])
+def test_a_value_out_of_range_names_the_file_key_value_and_range(override, message, tmp_path):
+    path = write(tmp_path, "name: t\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path, [override])
+    assert str(err.value) == f"{path}: {message}" or str(err.value).startswith(f"{path}: {message} (ladder ")
+
+
+def test_values_at_the_ends_of_their_ranges_load(tmp_path):
+    config = load_config(write(tmp_path, "name: t\n"), [
+        "pool.max_side=0", "pool.max_side=16", "student.dropout=0", "pairs.gap1_p=1", "distortions.noise=[0.5, 1.0]",
+        "train.checkpoint_every=0", "hard_cases.folds=2", "pairs.fr_pairs=0"])
+    assert config.pool.max_side == 16 and config.distortions["noise"] == [0.5, 1.0]
+
+
+def test_a_yaml_syntax_error_names_the_file_line_and_column(tmp_path):
+    path = write(tmp_path, "name: t\npairs: {teacher_pairs: 3\ntrain: {lr: 1}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == (f"{path}, line 3, column 6: not valid YAML: while parsing a flow mapping begun at "
+                              "line 2, column 8, expected ',' or '}', but got ':'")
+    with pytest.raises(ConfigError, match=r"^override 'rounds=\[1,', line 1, column 4: not valid YAML: "):
+        load_config(write(tmp_path, "name: t\n"), ["rounds=[1,"])
+
+
+def test_a_choice_key_set_to_null_in_a_file_lists_its_words(tmp_path):
+    path = write(tmp_path, "name: t\neval: {lofo: null}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: eval.lofo: null is not one of none, first, all"
+
+
+def test_a_run_that_failed_before_any_result_takes_the_corrected_config(tiny_config, tmp_path, capsys):
+    """Every video of the first attempt failed: the corrected config reruns in the same folder."""
+    from w2s.cli import main
+    from w2s.config import load_run_config
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "a.mp4").write_bytes(b"")
+    cfg = str(tiny_config("fixed"))
+    assert main(["run", cfg, "--set", f"pool.source={broken}", "--set", "eval.source=none"]) == 2
+    assert "no readable video" in capsys.readouterr().err
+    run = tmp_path / "runs" / "fixed"
+    assert (run / "config.yaml").is_file() and (run / "manifest.parquet").is_file()
+    assert main(["run", cfg, "--set", "eval.source=none", "--stop-after", "label"]) == 0  # the pool fixed
+    assert "different config" not in capsys.readouterr().err
+    assert load_run_config(run).pool.source == load_config(cfg).pool.source  # the new config recorded
+    assert len(pd.read_parquet(run / "manifest.parquet")) == 4  # scanned again: the tiny pool's 4 videos
+
+
+def test_only_a_folder_without_results_is_restarted(tiny_config, tmp_path):
+    from w2s.run.context import restart_without_results
+    from w2s.run.folder import RunFolder
+    from w2s.run.provenance import write_run_config
+
+    config = load_config(tiny_config("failed"))
+    folder = RunFolder(config.run_dir)
+    write_run_config(config, folder.config)
+    shards = folder.label / "shards"
+    shards.mkdir(parents=True)
+    (shards / "a.failed.json").write_text("{}")  # the one video tried failed
+    changed = load_config(tiny_config("failed"), ["pool.max_side=128"])
+    restart_without_results(changed, folder)
+    assert not folder.label.exists() and not folder.config.exists()
+    write_run_config(config, folder.config)
+    shards.mkdir(parents=True)
+    (shards / "b.parquet").write_bytes(b"")  # a labelled video: a result
+    restart_without_results(changed, folder)
+    with pytest.raises(ConfigError, match=r"different config \(pool.max_side changed\)"):
+        write_run_config(changed, folder.config)

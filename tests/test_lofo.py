@@ -68,8 +68,10 @@ def tiny_config(out, **pairs) -> RunConfig:
         rounds=1,
         teachers=["table:good", "table:weak"],
         distortions={f: None for f in FAMILIES},
-        pairs=PairsConfig(teacher_pairs=300, **pairs),
-        student=StudentConfig(hidden=0, dropout=0.0, motion=False),
+        # pinned: the pool was built for equal weights and no prior, not the defaults' recipe
+        pairs=PairsConfig(**{"teacher_pairs": 300, "ensemble": "equal", "fr_scope": "any", "student_votes": "both",
+                             **pairs}),
+        student=StudentConfig(hidden=0, dropout=0.0, motion=False, prior="none"),
         train=TrainConfig(epochs=10, batch_size=64, lr=0.05),
         eval=EvalConfig(source="none", lofo="first"),
     )

@@ -11,6 +11,7 @@ from typing import Any, Literal, NamedTuple
 
 import yaml
 
+from w2s.config.ranges import check_plugin_values
 from w2s.config.sections import RunConfig
 from w2s.core.errors import ConfigError
 from w2s.core.registry import suggest
@@ -72,10 +73,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {str(e).splitlines()[0]}") from None
+    data = _parse(path.read_text(), str(path)) or {}
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -84,10 +82,29 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         parts = key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = _parse(raw, f"override {item!r}")
     config = _build(RunConfig, data, "", str(path))
-    config.validate()
+    try:  # before any work: a value out of range would otherwise fail on every video, or late
+        config.validate()
+        check_plugin_values(config)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
     return config
+
+
+def _parse(text: str, source: str) -> Any:
+    """YAML, or one line naming where it stops being YAML (line and column count from 1)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        context, opened = getattr(e, "context", None), getattr(e, "context_mark", None)
+        if context and opened is not None and opened is not mark:  # where the unclosed thing began
+            context = f"{context} begun at line {opened.line + 1}, column {opened.column + 1}"
+        reason = f"{context}, {problem}" if context else problem
+        raise ConfigError(f"{source}{where}: not valid YAML: {reason}") from None
 
 
 def load_run_config(run_dir: str | Path) -> RunConfig:

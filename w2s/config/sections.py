@@ -1,9 +1,14 @@
 """The run config's sections: every key, its type, default and help, here and only here.
 
 A key's help is its field's ``metadata["help"]`` (``w2s config`` prints them all); a
-key with a fixed set of words is a ``Literal``, which the loader checks. The checks
+key with a fixed set of words is a ``Literal``, which the loader checks; a number's
+range is its field's ``metadata["valid"]`` (:mod:`w2s.config.ranges`). The checks
 types alone cannot make (ranges, keys that depend on each other) are in
 :meth:`RunConfig.validate`.
+
+The defaults are the best measured recipe (``configs/quickstart.yaml``, README:
+"Keeping what the teachers know"); ``tests/test_recipe_defaults.py`` checks that every
+shipped config keeps them or says why not.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from w2s.config.ranges import Valid, above, at_least, check_ranges, within
 from w2s.core.errors import ConfigError
 
 # the words a choice key takes; the plugin tables that implement them are checked against these
@@ -22,11 +28,13 @@ HeadKind = Literal["mlp", "quality_prompts"]
 LossName = Literal["fidelity", "ranknet", "margin"]
 
 
-def opt(default: Any, help: str) -> Any:
-    """A config key: its default (a dict or list is copied for each config) and its help."""
+def opt(default: Any, help: str, valid: Valid | None = None) -> Any:
+    """A config key: its default (a dict or list is copied for each config), its help and, for a number,
+    the values it may take (:mod:`w2s.config.ranges`; checked when the config is read)."""
+    metadata = {"help": help, **({"valid": valid} if valid else {})}
     if isinstance(default, (dict, list)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 def section(cls: type) -> Any:
@@ -41,56 +49,67 @@ class PoolConfig:
     source: str = opt("samples:train", "folder (recursive), .csv (column `path`) or .jsonl (key `path`) of videos and "
                       "images, with an optional `id`; paths in a list file resolve against the list file. "
                       "`samples:train` builds the embedded real-content pool into the run dir")
-    max_side: int = opt(320, "frames are downscaled (antialiased) so the longer side is at most this; 0 keeps them")
+    max_side: int = opt(320, "frames are downscaled (antialiased) so the longer side is at most this; 0 keeps them",
+                      # video encoders refuse frames under 16 pixels (x265), and quality is unreadable there
+                      at_least(16, zero="keeps them"))
     sampler: dict = opt({"name": "uniform", "num_frames": 4},
                         "frame sampler: {name: uniform, num_frames: N}, {name: fps, fps: 1, max_frames: N}, "
                         "{name: frame_difference, num_frames: N} (one frame per equal segment, the one that changes "
                         "most; costs a first decode pass), or {name: fragments, num_frames: N, grid: 7, patch: 32, "
                         "seed: 0} (uniform frames made grid x grid mosaics of native-resolution patches, "
                         "(grid*patch)^2 pixels; max_side does not apply)")
-    limit: int = opt(0, "use at most this many pool videos (0: all); the first by id, for quick trials")
+    limit: int = opt(0, "use at most this many pool videos (0: all); the first by id, for quick trials",
+                     at_least(1, zero="all"))
     label_workers: int = opt(0, "items labelled at once by worker threads, each on its share of torch's threads; 0: "
-                             "two on a CPU with two threads or more, one on a GPU or with a VLM teacher or backbone")
+                             "two on a CPU with two threads or more, one on a GPU or with a VLM teacher or backbone",
+                             at_least(1, zero="automatic"))
 
 
 @dataclass
 class PairsConfig:
     """Which pairs are drawn, and how the teachers' votes on them are combined."""
 
-    teacher_pairs: int = opt(20000, "random teacher pairs drawn (seeded) among all training items, clean and distorted")
+    teacher_pairs: int = opt(20000, "random teacher pairs drawn (seeded) among all training items, clean and distorted",
+                             at_least(0))
     ensemble: Literal["equal", "reliability"] = opt(
-        "equal", "how teachers are combined: `equal` weights, or `reliability`: on two axes, measured without MOS "
+        "reliability", "how teachers are combined: `equal` weights, or `reliability`: on two axes, measured without MOS "
         "(w2s/run/reliability.py): within content (accuracy on the known-order distortion pairs) labels pairs of one "
         "content, across contents (agreement with the full-reference consensus on variants and the others' consensus "
         "on clean clips) labels pairs of two contents; a recycled student earns its weight on both, out of fold")
+    clean_pairs: int = opt(0, "random pairs of two clean clips (two contents), labelled by the teachers like "
+                           "teacher_pairs; teacher_pairs draws among all items, most of them variants, so a pool of "
+                           "N contents and V variants each gives clean pairs about 1/(V+1)^2 of its draws", at_least(0))
     fr_pairs: int = opt(20000, "random pairs among distorted variants (any contents and families) labelled by the "
-                        "consensus of the full-reference teachers (`fr:`); 0 or no such teacher: none")
+                        "consensus of the full-reference teachers (`fr:`); 0 or no such teacher: none", at_least(0))
     fr_scope: Literal["any", "within"] = opt(
-        "any", "which variants an fr pair joins: `any` (two contents or one) or `within` (one content: variants of "
+        "within", "which variants an fr pair joins: `any` (two contents or one) or `within` (one content: variants of "
         "different families and levels). PSNR-like metrics compare a variant with its own reference, so their scale is "
         "only known to hold within one content (Huynh-Thu & Ghanbari, \"Scope of validity of PSNR\", 2008); across "
         "contents the no-reference teachers' prior stays")
     student_votes: Literal["both", "within"] = opt(
-        "both", "which pairs a recycled student labels as a teacher: `both` (within content and across, with its "
+        "within", "which pairs a recycled student labels as a teacher: `both` (within content and across, with its "
         "out-of-fold weight on each axis) or `within` (one content only). With fr_scope: within a student's view across "
         "contents comes from the weak teachers alone; voting with it there echoes their view back with the student's "
         "errors, round after round")
     reliability_pairs: int = opt(5000, "cross-content pairs drawn (seeded) to measure each teacher's across-contents "
-                                 "reliability")
+                                 "reliability", at_least(0))
     gap1_p: float = opt(0.85, "target probability that the milder of two distortion levels is better, for a level gap "
-                        "of 1 (level 0 is the clean clip); in [0.5, 1]")
-    gap2_p: float = opt(0.98, "the same for a level gap of 2 or more; in [0.5, 1]")
-    min_confidence: float = opt(0.0, "drop teacher pairs whose combined probability is within this of 0.5 (no signal)")
+                        "of 1 (level 0 is the clean clip); in [0.5, 1]", within(0.5, 1))
+    gap2_p: float = opt(0.98, "the same for a level gap of 2 or more; in [0.5, 1]", within(0.5, 1))
+    min_confidence: float = opt(0.0, "drop teacher pairs whose combined probability is within this of 0.5 (no signal)",
+                                 within(0, 0.5, open_high=True))
 
 
 @dataclass
 class HardCasesConfig:
     """Pairs the previous round's student gets wrong, mined out of fold (rounds after the first)."""
 
-    folds: int = opt(4, "out-of-fold folds over contents for mining (a head fits its own pairs perfectly); at least 2")
+    folds: int = opt(4, "out-of-fold folds over contents for mining (a head fits its own pairs perfectly); at least 2",
+                     at_least(2))
     distortion: bool = opt(True, "add the distortion pairs the out-of-fold student misorders")
-    teacher: int = opt(2000, "add this many teacher pairs where student and ensemble disagree most (gMAD-style)")
-    candidates: int = opt(50000, "candidate teacher pairs scanned for disagreement")
+    teacher: int = opt(2000, "add this many teacher pairs where student and ensemble disagree most (gMAD-style)",
+                       at_least(0))
+    candidates: int = opt(50000, "candidate teacher pairs scanned for disagreement", at_least(0))
     across_contents: bool = opt(False, "candidates are pairs of two contents (what human-rated sets compare), and a "
                                 "pair of two variants is labelled by the full-reference consensus when there is one "
                                 "(gMAD across contents)")
@@ -101,9 +120,9 @@ class ComparativeConfig:
     """W2S-VQA's comparative VLM student (student.kind: comparative only; students/comparative.py)."""
 
     anchors: int = opt(5, "anchor clips of known score a clip is compared with when scored: K forward passes of "
-                       "pairs per scored video; at least 2")
-    lora_rank: int = opt(8, "rank of the LoRA adapters (peft) on the language model's projections")
-    lora_alpha: float = opt(16.0, "alpha (scale) of the LoRA adapters")
+                       "pairs per scored video; at least 2", at_least(2))
+    lora_rank: int = opt(8, "rank of the LoRA adapters (peft) on the language model's projections", at_least(1))
+    lora_alpha: float = opt(16.0, "alpha (scale) of the LoRA adapters", above(0))
     lora_targets: list = opt(["q_proj", "k_proj", "v_proj", "o_proj"], "module names of the projections the LoRA "
                              "adapters wrap")
     thresholds: list = opt([0.9, 0.6, 0.4, 0.1], "lower bounds on P(second better) for superior, better, similar "
@@ -111,10 +130,11 @@ class ComparativeConfig:
                            "students/comparative.py)")
     confidence_weight: float = opt(1.0, "scale of the dynamic confidence term (the entropy at the level token, its "
                                    "weight ramped in over the first tenth of the steps and following the model's "
-                                   "uncertainty; 1: the paper's schedule, 0: cross-entropy alone)")
-    pairs: int = opt(2000, "training pairs per round, drawn (seeded) from the round's pairs; one optimiser step each")
-    lr: float = opt(1.0e-4, "learning rate of the LoRA adapters")
-    frames: int = opt(8, "frames shown per video (spread evenly over the clip's sampled frames)")
+                                   "uncertainty; 1: the paper's schedule, 0: cross-entropy alone)", at_least(0))
+    pairs: int = opt(2000, "training pairs per round, drawn (seeded) from the round's pairs; one optimiser step each",
+                     at_least(1))
+    lr: float = opt(1.0e-4, "learning rate of the LoRA adapters", above(0))
+    frames: int = opt(8, "frames shown per video (spread evenly over the clip's sampled frames)", at_least(1))
 
 
 @dataclass
@@ -146,12 +166,12 @@ class StudentConfig:
     nss: bool = opt(False, "append 32 weight-free natural-scene statistics (the MSCN moments BRISQUE and NIQE build "
                     "on): most artefacts move them one consistent way, where the CNN's features have no prior")
     prior: Literal["none", "teachers"] = opt(
-        "none", "the base the calibration branch corrects, besides a VLM's own score: none, or `teachers` (the round-0 "
+        "teachers", "the base the calibration branch corrects, besides a VLM's own score: none, or `teachers` (the round-0 "
         "reliability-weighted ensemble of the configured no-reference teachers; the student keeps their view where "
         "its pairs are silent, and runs them when it scores a file)")
     hidden: int = opt(128, "calibration branch: hidden width (0: linear); for head: quality_prompts, the shared "
-                      "adapter's bottleneck")
-    dropout: float = opt(0.1, "calibration branch: dropout")
+                      "adapter's bottleneck", at_least(0))
+    dropout: float = opt(0.1, "calibration branch: dropout", within(0, 1, open_high=True))
     head: HeadKind = opt(
         "mlp", "which branch: `mlp` (the MLP above, a residual on base + prior) or `quality_prompts` (Q-CLIP, "
         "students/quality_prompts.py; backbone clip:PATH only): five learnable quality-level prompts, started at "
@@ -167,8 +187,6 @@ class StudentConfig:
         if not isinstance(self.backbone, str) or not self.backbone.startswith("vlm:"):
             raise ConfigError(f"student.kind: comparative needs student.backbone: vlm:PATH (a local Qwen2-VL-class "
                               f"model folder), got {self.backbone!r}")
-        if c.anchors < 2 or c.lora_rank < 1 or c.pairs < 1 or c.frames < 1:
-            raise ConfigError("student.comparative: anchors must be at least 2, lora_rank, pairs and frames at least 1")
         if not c.lora_targets or not all(isinstance(t, str) and t.isidentifier() for t in c.lora_targets):
             raise ConfigError(f"student.comparative.lora_targets {c.lora_targets!r} must be module names like q_proj")
         try:
@@ -188,18 +206,18 @@ class TrainConfig:
     loss: LossName = opt("fidelity", "pairwise loss (w2s/run/losses.py): `fidelity` (bounded in [0, 1] and zero at "
                          "the target: a confident wrong pair costs at most 1), `ranknet` (logistic cross-entropy) or "
                          "`margin` (hinge on the score gap; pairs at 0.5 ignored)")
-    epochs: int = opt(20, "passes over the round's pairs; at least 1")
-    batch_size: int = opt(512, "pairs per optimiser step; at least 1")
-    lr: float = opt(1e-3, "peak learning rate of the one-cycle schedule")
-    weight_decay: float = opt(1e-2, "AdamW weight decay")
-    confidence_weight: float = opt(0.0, "weight of the entropy (confidence) regulariser; 0 turns it off")
+    epochs: int = opt(20, "passes over the round's pairs; at least 1", at_least(1))
+    batch_size: int = opt(512, "pairs per optimiser step; at least 1", at_least(1))
+    lr: float = opt(1e-3, "peak learning rate of the one-cycle schedule", above(0))
+    weight_decay: float = opt(1e-2, "AdamW weight decay", at_least(0))
+    confidence_weight: float = opt(0.0, "weight of the entropy (confidence) regulariser; 0 turns it off", at_least(0))
     shares: dict | None = opt(None, "each pair source's share of the loss, e.g. {teacher: 0.4, fr: 0.3, distortion: "
                               "0.2, hard: 0.1} (hard: every hard_* source together); a source left out gets none, "
                               "null: every pair weighs the same, so a source's share is its share of the pairs")
     checkpoint_every: int = opt(1, "save the training state (head, optimizer, schedule, random states; Accelerate's "
                                 "save_state) every this many epochs in round_KK/train_state/, so a run killed "
                                 "mid-training resumes from the last one with the same final weights; removed once the "
-                                "student is saved. 0: never")
+                                "student is saved. 0: never", at_least(1, zero="never"))
 
 
 @dataclass
@@ -214,7 +232,7 @@ class EvalConfig:
                      "motion_blur": [3, 5, 9, 13, 19, 27], "contrast": [0.85, 0.7, 0.55, 0.4, 0.3, 0.2]},
                     "families never seen in training, with finer ladders: {family: ladder or null}")
     vmaf: bool = opt(True, "score codec variants against the clean clip with VMAF (libvmaf in imageio-ffmpeg)")
-    limit: int = opt(0, "use at most this many held-out videos (0: all)")
+    limit: int = opt(0, "use at most this many held-out videos (0: all)", at_least(1, zero="all"))
     lofo: Literal["none", "first", "all"] = opt(
         "none", "leave-one-family-out on the training pool (w2s/eval/lofo.py): `none`, `first` (round 0 without each "
         "training family in turn) or `all` (every round); in report.md. It copies each family's features into "
@@ -236,10 +254,10 @@ class RunConfig:
 
     name: str = opt("run", "the run's name: its folder under output_dir (a plain folder name)")
     output_dir: str = opt("runs", "runs are written to `<output_dir>/<name>/`")
-    seed: int = opt(0, "seeds every random draw (distortion parameters, pairs, folds, training)")
+    seed: int = opt(0, "seeds every random draw (distortion parameters, pairs, folds, training)", at_least(0))
     rounds: int = opt(2, "weak-to-strong rounds: round 0 learns from the teachers, each later round also from the "
-                      "previous round's student and its hard cases; raise it and rerun to continue a finished run")
-    teachers: list = opt(["pyiqa:piqe", "pyiqa:entropy"], TEACHERS_HELP)
+                      "previous round's student and its hard cases; raise it and rerun to continue a finished run", at_least(1))
+    teachers: list = opt(["pyiqa:piqe", "pyiqa:entropy", "fr:psnr", "fr:gmsd", "fr:nlpd"], TEACHERS_HELP)
     teacher_only: dict = opt({}, "families whose variants only the teachers label (no distortion pairs): the student "
                              "learns the teachers' view of artefacts beyond the distortion pairs; {family: ladder or "
                              "null}")
@@ -286,10 +304,10 @@ class RunConfig:
         return Path(self.output_dir) / self.name
 
     def validate(self) -> None:
-        """Check values that types alone do not catch (the loader checks types and choice words);
-        names are checked by the runner."""
-        if self.rounds < 1:
-            raise ConfigError(f"rounds must be at least 1, got {self.rounds}")
+        """Check values that types alone do not catch (the loader checks types and choice words): every
+        number inside its field's range, then the keys that depend on each other; names are checked by
+        the runner, ladders and the sampler by :func:`w2s.config.ranges.check_plugin_values`."""
+        check_ranges(self)
         if not self.teachers:
             raise ConfigError("teachers is empty: name at least one (see `w2s list teachers`)")
         names = self.teacher_names()
@@ -302,23 +320,12 @@ class RunConfig:
                               f"student.backbone: clip:PATH, got {self.student.backbone!r}")
         if self.student.kind == "comparative":
             self.student.check_comparative()
-        if not 0.5 <= self.pairs.gap1_p <= 1 or not 0.5 <= self.pairs.gap2_p <= 1:
-            raise ConfigError("pairs.gap1_p and pairs.gap2_p must lie in [0.5, 1]")
-        if self.hard_cases.folds < 2:
-            raise ConfigError(f"hard_cases.folds must be at least 2, got {self.hard_cases.folds}")
         self._validate_families()
         if self.train.shares is not None:
             unknown = set(self.train.shares) - {"teacher", "fr", "distortion", "hard"}
             if unknown or any(not isinstance(v, (int, float)) or v < 0 for v in self.train.shares.values()):
                 raise ConfigError(f"train.shares {self.train.shares!r}: keys among teacher, fr, distortion, hard; "
                                   "values non-negative numbers")
-        if self.pool.label_workers < 0:
-            raise ConfigError(f"pool.label_workers must be 0 (automatic) or more, got {self.pool.label_workers}")
-        for key in ("epochs", "batch_size"):
-            if getattr(self.train, key) < 1:
-                raise ConfigError(f"train.{key} must be positive, got {getattr(self.train, key)}")
-        if self.train.checkpoint_every < 0:
-            raise ConfigError(f"train.checkpoint_every must be 0 (never) or a number of epochs, got {self.train.checkpoint_every}")
         if any(c in self.name for c in "/\\#@") or not self.name:
             raise ConfigError(f"name {self.name!r} must be a plain folder name")
 

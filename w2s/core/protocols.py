@@ -63,6 +63,11 @@ class Distortion(Protocol):
     ``(level, seed)`` always gives the same dict; ``apply`` is a pure function
     of the clip and that dict, so distorted pixels can be regenerated instead
     of stored. Params must be JSON-serialisable.
+
+    The constructor takes ``ladder`` (None: the family's default) and refuses a
+    value outside the family's valid range, which ``check_value`` declares; the
+    config check builds each configured family, so a bad level fails before any
+    work, naming its key (``w2s.config.ranges``).
     """
 
     name: str
@@ -73,6 +78,9 @@ class Distortion(Protocol):
 
     @classmethod
     def describe(cls) -> str: ...
+
+    def check_value(self, value) -> str | None:
+        """Why ``value`` is not a valid strength of this family (its range, in words), or None."""
 
     def params(self, level: int, seed: int) -> dict: ...
 

@@ -6,14 +6,17 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from functools import cached_property
 from pathlib import Path
+
+import yaml
 
 from w2s.config import RunConfig, load_run_config
 from w2s.core import io
 from w2s.core.errors import ConfigError
 from w2s.run.folder import RunFolder, cached
-from w2s.run.provenance import write_run_config
+from w2s.run.provenance import config_changes, write_run_config
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,7 @@ class Context:
         log.info("run %s: %d process(es), device %s", config.name, self.accelerator.num_processes, self.accelerator.device)
         if self.main:
             self.folder.root.mkdir(parents=True, exist_ok=True)
+            restart_without_results(config, self.folder)
             write_run_config(config, self.folder.config)
         self.barrier()
         # the models are built before the pool is scanned when any labelling is left, so a missing
@@ -82,6 +86,34 @@ def open_run(run_dir: str | Path, accelerator=None) -> Context:
     if ctx.folder.backbone.is_file():
         ctx.backbone_info = io.read_json(ctx.folder.backbone)
     return ctx
+
+
+def has_results(folder: RunFolder) -> bool:
+    """Whether a run folder holds any result: a labelled video (a finished label stage or a shard of
+    one), or a round."""
+    return any(io.is_done(stage) or any((stage / "shards").glob("*.parquet")) for stage in (folder.label, folder.evalset)) \
+        or any(folder.root.glob("round_*"))
+
+
+def restart_without_results(config: RunConfig, folder: RunFolder) -> None:
+    """A run folder with no result yet takes a changed config: a mistake found when every video failed
+    (or before any was labelled) does not lock the run's name. What the failed attempt left was made
+    under the old config (its scans, its failed shards, its samples when the seed changed) and is
+    removed; a folder with a result keeps refusing a change (:func:`write_run_config`)."""
+    if not folder.config.is_file() or has_results(folder):
+        return
+    previous = (yaml.safe_load(folder.config.read_text()) or {}).get("config", {})
+    changed = config_changes(previous, config.to_dict())
+    if not changed:
+        return
+    log.warning("%s holds no result yet: it starts again with the changed config (%s)", folder.root, ", ".join(changed))
+    stale = [folder.label, folder.evalset, folder.manifest("label"), folder.manifest("evalset"), folder.failures,
+             folder.config] + ([folder.root / "samples"] if "seed" in changed else [])
+    for path in stale:
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
 
 
 def check_names(config: RunConfig) -> None:

@@ -14,6 +14,7 @@ import pandas as pd
 from w2s.config import RunConfig
 from w2s.core import io
 from w2s.core.names import score_column, student_teacher_name
+from w2s.core.scale import fit_scale, saved_scale
 from w2s.eval.severity import evaluate_scores
 from w2s.run.hard_cases import mine_hard_cases
 from w2s.run.labels import Labels
@@ -30,6 +31,10 @@ def build_pairs(pool: Labels, panel: TeacherPanel, dist: pd.DataFrame, previous:
     columns, weights = panel.select()
     parts = [teacher_pairs(panel.scores, columns, weights, config.pairs.teacher_pairs, config.seed,
                            config.pairs.min_confidence)]
+    if config.pairs.clean_pairs:
+        clean = np.flatnonzero((pool.items.family == "").to_numpy())
+        parts.append(teacher_pairs(panel.scores, columns, weights, config.pairs.clean_pairs, config.seed + 2,
+                                   config.pairs.min_confidence, rows=clean))
     fr_columns, fr_weights = panel.select(full_reference=True)
     if fr_columns and config.pairs.fr_pairs:
         variants = np.flatnonzero((pool.items.family != "").to_numpy())
@@ -60,15 +65,18 @@ def save_student(ctx, head, pool: Labels, k: int, path: Path) -> None:
     from students.student import Student
 
     config = ctx.config
+    clean = (pool.items.family == "").to_numpy()
     meta = {
         "trainable_share": sum(p.numel() for p in head.parameters()) / ctx.backbone_info["parameters"],
         "round": k,
         "run": config.name,
         "sampler": config.pool.sampler,
         "max_side": config.pool.max_side,
-        # the 0-100 scale of `w2s score`: the share of this run's training items
-        # (clean and distorted) that a clip scores above
-        "train_score_quantiles": np.quantile(score_labels(head, pool), np.linspace(0, 1, 101)).tolist(),
+        # the 0-100 scale of `w2s score` (w2s.core.scale): 50 at the median clean clip of the pool, the
+        # clean clips' middle half on about 25..75; a percentile over every item saturated, most being
+        # distorted copies that ordinary videos all beat
+        "score_scale": fit_scale(score_labels(head, pool), clean,
+                                 f"the {clean.sum()} clean clips of the training pool ({config.pool.source})"),
     }
     # the log first: the student's folder is what marks the training done (a kill between the two
     # must not leave a student without its log)
@@ -78,10 +86,12 @@ def save_student(ctx, head, pool: Labels, k: int, path: Path) -> None:
     shutil.rmtree(ctx.folder.round(k).train_state, ignore_errors=True)
 
 
-def write_card(ctx, k: int, metrics: dict | None) -> None:
-    """The round-k student's model card (README.md in its folder), with the held-out table if any."""
+def write_card(ctx, k: int, metrics: dict | None, pool_items: pd.DataFrame | None = None) -> None:
+    """The round-k student's model card (README.md in its folder), with the held-out table if any,
+    what it saw (the training pool's ``pool_items``) and where it is weak (:mod:`w2s.run.facts`)."""
     from students import describe_spec, spec_label
     from w2s.eval.model_card import write_model_card
+    from w2s.run.facts import pool_facts, weak_spots
     from w2s.run.provenance import versions
 
     files = ctx.folder.round(k)
@@ -92,9 +102,11 @@ def write_card(ctx, k: int, metrics: dict | None) -> None:
                "extras": {o: saved.get(o, False) for o in ("motion", "temporal", "nss")},
                "prior": (saved.get("prior") or {}).get("teachers", []), "round": k,
                "sampler": meta.get("sampler"), "max_side": meta.get("max_side"),
-               "trainable_share": meta.get("trainable_share", float("nan"))}
+               "trainable_share": meta.get("trainable_share", float("nan")), "scale": saved_scale(meta)}
     run = {"name": ctx.config.name, "teachers": ctx.config.teacher_names(),
-           "reliability": io.read_json(files.teachers), "metrics": metrics, "versions": versions()}
+           "reliability": io.read_json(files.teachers), "metrics": metrics, "versions": versions(),
+           "pool": None if pool_items is None else pool_facts(pool_items, ctx.config),
+           "weak": weak_spots(ctx.config, k, metrics, ctx.folder.lofo)}
     write_model_card(files.student, student, run)
 
 
