@@ -5,6 +5,7 @@ from scipy import stats
 from w2s.eval.metrics import (
     all_metrics,
     fit_logistic4,
+    fit_logistic4_params,
     grouped_srcc,
     krcc,
     logistic4,
@@ -47,9 +48,8 @@ def test_degenerate_inputs_are_nan_not_errors():
     assert np.isnan(srcc([1, 1, 1], [1, 2, 3]))
     assert np.isnan(plcc([1.0], [2.0]))
     assert np.isnan(plcc(np.ones(6), np.arange(6.0)))
-    # constant predictions carry no order: the fit must not invent one (nor NaNs). Today the
-    # least-squares logistic collapses to the ground-truth mean 2.5; the raw scores (the
-    # docstring's "identity" fallback) would pass as well, both are constant.
+    # constant predictions carry no order: the fit must not invent one (nor NaNs); the flat fit
+    # is refused and the raw scores (the "identity" fallback) come back, constant as they were
     mapped = fit_logistic4(np.ones(6), np.arange(6.0))
     assert mapped.shape == (6,) and np.all(np.isfinite(mapped)) and np.ptp(mapped) == 0
     with pytest.raises(ValueError, match="differ in length"):
@@ -62,3 +62,30 @@ def test_grouped_srcc_averages_groups_and_skips_tiny_ones():
     groups = ["a", "a", "a", "b", "b", "b", "c", "c"]  # c has 2 items: skipped
     assert grouped_srcc(pred, gt, groups) == pytest.approx(0.0)  # (+1 + -1) / 2
     assert all_metrics([1, 2, 3, 4, 5], [1, 2, 3, 4, 5])["srcc"] == pytest.approx(1.0)
+
+
+def test_a_model_that_ranks_backwards_gets_a_negative_plcc():
+    # pred are ranks too, so Pearson = Spearman = 1 - 6 * sum(d^2) / (n (n^2 - 1)); d = 6,4,2,0,-2,-4,-6,0:
+    # 1 - 6 * 112 / (8 * 63) = -1/3. A decreasing logistic fitted it with PLCC +0.55; an
+    # increasing one may not, and a model that ranks backwards keeps its raw (linear) PLCC
+    gt = np.arange(1.0, 9.0)
+    pred = np.array([7, 6, 5, 4, 3, 2, 1, 8.0])
+    assert srcc(pred, gt) == pytest.approx(-1 / 3)
+    assert plcc(pred, gt) == pytest.approx(-1 / 3)
+    assert fit_logistic4_params(pred, gt) is None
+    # the case: a metric that runs against MOS (SRCC about -0.9) had PLCC about +0.9
+    rng = np.random.default_rng(1)
+    mos = rng.uniform(1, 5, 30)
+    backwards = -mos + 0.6 * rng.normal(size=30)
+    m = all_metrics(backwards, mos)
+    assert m["srcc"] < -0.9 and m["plcc"] < 0
+    assert m["plcc"] == pytest.approx(stats.pearsonr(backwards, mos).statistic)
+
+
+def test_the_fitted_logistic_is_increasing():
+    x = np.linspace(-3, 3, 40)
+    b1, b2, b3, b4 = fit_logistic4_params(x, np.tanh(x))
+    assert b1 > b2 and b4 > 0
+    assert [b1, b2, b3, b4] == pytest.approx([1.0, -1.0, 0.0, 0.5], abs=1e-6)  # tanh(x) = 2 / (1 + exp(-2x)) - 1
+    mapped = fit_logistic4(x, np.tanh(x))
+    assert np.all(np.diff(mapped) > 0)

@@ -2,7 +2,7 @@
 (the run's processes and files), :mod:`.label` and :mod:`.labels` (the pool's labels),
 :mod:`.pairs`, :mod:`.reliability`, :mod:`.panel` (a round's teachers), :mod:`.hard_cases`,
 :mod:`.round` (one round), :mod:`.train` and :mod:`.losses`, :mod:`.train_comparative`, and
-:mod:`.report`."""
+:mod:`.report` with :mod:`.facts` (what the report and the model cards say the student saw)."""
 
 
 

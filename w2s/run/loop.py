@@ -70,11 +70,27 @@ def run(
     write_failures(ctx)
     if stop_after == "evalset":
         return ctx.folder.root
-    if train_rounds(ctx, pool, evalset, on_round, stop_after) and config.eval.lofo != "none":
+    heads = train_rounds(ctx, pool, evalset, on_round, stop_after)
+    if heads and config.eval.lofo != "none":
         # every process takes part: the held-out rounds train their heads together
         ctx.cached(ctx.folder.lofo, lambda: run_lofo(ctx, pool), io.write_parquet, pd.read_parquet)
     ctx.barrier()
+    if heads is not None and ctx.main:
+        finish(ctx, pool)
     return ctx.folder.root
+
+
+def finish(ctx: Context, pool: Labels) -> None:
+    """The run's last files, once every stage is done: the model cards again when leave-one-family-out
+    ran (computed after the rounds, it says where each student is weak), then report.md (with or
+    without a held-out set)."""
+    from w2s.run.report import write_report
+
+    if ctx.folder.lofo.exists():
+        for k in range(ctx.config.rounds):
+            metrics = ctx.folder.round(k).metrics
+            write_card(ctx, k, io.read_json(metrics) if metrics.exists() else None, pool.items)
+    write_report(ctx.config)
 
 
 def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_round=None,
@@ -115,7 +131,7 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
             if on_round and ctx.main:
                 on_round(k, results_table(results, panel))
         if ctx.main:  # the round's last file: its student's model card
-            write_card(ctx, k, results)
+            write_card(ctx, k, results, pool.items)
         if stop_after == f"round:{k}":
             return None
     return heads
