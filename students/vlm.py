@@ -20,7 +20,6 @@ their probabilities, and the score is their expectation with weights 5..1
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import torch
 
 from w2s.core.clip import Clip
 from w2s.core.errors import MissingWeightsError, W2SError
+from w2s.core.hub import ensure_local, how_to_get
 
 log = logging.getLogger(__name__)
 
@@ -48,26 +48,6 @@ PREFILL = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-
-
-def _offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except (ImportError, AttributeError):  # pragma: no cover - very old huggingface_hub
-        return False
-
-
-def _hub_cache() -> str:
-    try:
-        from huggingface_hub import constants
-
-        return str(constants.HF_HUB_CACHE)
-    except (ImportError, AttributeError):  # pragma: no cover
-        return str(Path.home() / ".cache" / "huggingface" / "hub")
 
 
 def resolve_dtype(dtype, device: str) -> torch.dtype:
@@ -186,13 +166,17 @@ class VisionLanguageModel:
         check_model_ref(model, cls.family)
 
     def _load(self, model: str, trust_remote_code: bool):
+        local = Path(model).expanduser().is_dir()
+        # a folder, or the cached copy of a hub id, loads without the network; an uncached id fails in
+        # seconds, naming how to get it, unless the hub answers (then it downloads); before transformers'
+        # import, which takes seconds of its own
+        found = ensure_local(model, self.name)
         from transformers import AutoModelForImageTextToText, AutoProcessor
 
-        local = Path(model).expanduser().is_dir()
-        ref = str(Path(model).expanduser()) if local else model
+        ref = str(found) if found is not None else model
         kwargs = {"trust_remote_code": trust_remote_code}
-        if not local and _offline():
-            kwargs["local_files_only"] = True  # fail at once instead of retrying the network
+        if found is not None:
+            kwargs["local_files_only"] = True  # never ask the hub about a model that is here
         try:
             processor = AutoProcessor.from_pretrained(ref, **kwargs)
             net = AutoModelForImageTextToText.from_pretrained(ref, dtype=self.dtype, **kwargs)
@@ -203,13 +187,9 @@ class VisionLanguageModel:
                     f"{self.name}: cannot load the model folder {ref} ({e.__class__.__name__}: {first}); it needs "
                     "config.json, the weights and the processor/tokenizer files that save_pretrained writes"
                 ) from None
-            raise MissingWeightsError(
-                f"{self.name}: {model!r} is not in the Hugging Face cache {_hub_cache()}"
-                + (" and downloads are off (HF_HUB_OFFLINE=1)" if _offline() else " and could not be downloaded")
-                + f"; run `hf download {model}` where the network is reachable and copy the cache here "
-                "(or set HF_HOME / HF_HUB_CACHE to it), or save the model to a folder and use "
-                f"{self.family}:/path/to/folder"
-            ) from None
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            what = f"loaded from its cached copy {ref}" if found else "downloaded"
+            raise MissingWeightsError(f"{self.name}: {model!r} could not be {what} ({first}); {how_to_get(model)}") from None
         except ValueError as e:  # an Auto class does not know this architecture
             raise W2SError(
                 f"{self.name}: transformers cannot load {ref} as an image-text-to-text model ({e}); "

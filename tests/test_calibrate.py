@@ -172,7 +172,8 @@ def test_saved_student_scores_as_recorded_and_loads_everywhere(run, student_dir,
     assert meta["calibrated_from"] == str(student_dir)
     assert (meta["fraction"], meta["split"], meta["n_train"]) == (FRACTION, 0, 6)
     assert (meta["sampler"], meta["max_side"], meta["run"]) == (SAMPLER, SIDE, "tiny")  # the original's kept
-    assert len(meta["train_score_quantiles"]) == 101
+    # its 0-100 scale: refitted on the set's videos, 50 at their median (w2s.core.scale)
+    assert meta["score_scale"]["of"] == f"the {len(BLURS)} videos of blurs" and "train_score_quantiles" not in meta
     # the branch changed; the standardisation it started from did not
     assert torch.equal(saved.head.feat_mean, original.head.feat_mean)
     assert not torch.equal(saved.head.net[0].weight, original.head.net[0].weight)

@@ -368,6 +368,51 @@ def test_generic_jsonl(tmp_path, place):
     )
 
 
+# --- columns found by their names ----------------------------------------------------------------
+
+
+def test_columns_are_found_by_their_usual_names_without_options(tmp_path, place):
+    labels = write(tmp_path / "mine.csv", "File Name,MOS,MOS_std\nclips/a.mp4,3.5,0.4\nclips/b.mp4,2,0.9\n")
+    paths = [place(tmp_path, "clips/a.mp4"), place(tmp_path, "clips/b.mp4")]
+    labelled = load_labelled_set(labels, tmp_path)
+    check(labelled, [("clips/a.mp4", paths[0], 3.5), ("clips/b.mp4", paths[1], 2.0)])
+    assert not labelled.lower_better
+    # 'path' and 'mos' win outright over the other usual names ('name' a title here, 'score' another number)
+    labels = write(tmp_path / "both.csv", "name,path,score,mos\nfirst,clips/a.mp4,9,1.25\n")
+    check(load_labelled_set(labels, tmp_path), [("clips/a.mp4", paths[0], 1.25)])
+
+
+def test_a_dmos_column_found_by_name_is_lower_better_unless_told(tmp_path, place):
+    labels = write(tmp_path / "scores.tsv", "video\tDMOS\na.mp4\t10.5\nb.mp4\t40\n")
+    for name in ("a.mp4", "b.mp4"):
+        place(tmp_path, name)
+    labelled = load_labelled_set(labels, tmp_path)
+    assert labelled.lower_better and labelled.score_name == "DMOS" and labelled.target.tolist() == [-10.5, -40.0]
+    assert not load_labelled_set(labels, tmp_path, lower_better=False).lower_better
+
+
+@pytest.mark.parametrize("header, parts", [
+    ("file,name,mos", ["columns 'file', 'name' could each hold the video paths", "its columns are: 'file', 'name', 'mos'",
+                       "pass path_column=NAME (on the command line: --option path_column=NAME) to pick one"]),
+    ("path,Score,rating", ["columns 'Score', 'rating' could each hold the scores",
+                           "pass mos_column=NAME (on the command line: --option mos_column=NAME) to pick one"]),
+    ("path,value", ["no column is named like one holding the scores (mos, dmos, score, mos_score, mean_opinion_score, ...)",
+                    "its columns are: 'path', 'value'; pass mos_column=NAME (on the command line: --option mos_column=NAME) "
+                    "naming one of them"]),
+])
+def test_ambiguous_or_missing_columns_list_the_columns_and_the_option(tmp_path, header, parts):
+    labels = write(tmp_path / "labels.csv", header + "\n" + ",".join(["1"] * len(header.split(","))) + "\n")
+    with pytest.raises(LabelFileError) as err:
+        load_labelled_set(labels, tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{labels}: ")
+    for part in parts:
+        assert part in message
+    # an option names the column, and the guess is not made
+    assert load_labelled_set(labels, tmp_path, path_column=header.split(",")[0],
+                             mos_column=header.split(",")[-1]).failures.shape[0] == 1  # the row's video is missing
+
+
 def test_dover_fastvqa_labels_txt(tmp_path, place):
     # examplar_data_labels/*/labels.txt: 'path, duration, fps, MOS', no header; duration and fps may be -1
     labels = write(

@@ -14,3 +14,8 @@ def __getattr__(name: str):
 
         return getattr(api, name)
     raise AttributeError(f"module 'w2s' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # what __getattr__ provides is listed too (tab completion, dir(w2s)), still without importing torch
+    return sorted(set(globals()) | set(__all__))

@@ -3,8 +3,10 @@
 ``w2s.load(name_or_path)`` returns a :class:`Scorer` for a saved student
 folder or any teacher name (``pyiqa:piqe``, ``classic:brisque``, ``fr:psnr``,
 ``vlm:...``, ``table:...``, ``student:...``); calling it scores a video or
-image path, a list of paths, uint8 frames ``(T, H, W, 3)`` or a float tensor
-``(T, 3, H, W)`` in [0, 1]. Scores are raw, higher is better.
+image path, or frames in memory: a numpy array or torch tensor, uint8 (0..255)
+or float (0..1), ``(T, H, W, 3)`` or ``(T, 3, H, W)``, or one image ``(H, W, 3)``
+/ ``(3, H, W)`` (:mod:`w2s.media.frames_input`); a list of these gives one score
+each. Scores are raw, higher is better.
 
 >>> import numpy as np
 >>> import w2s
@@ -26,10 +28,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from w2s.core.clip import Clip
+from w2s.core.device import resolve_device
 from w2s.core.errors import InputError, W2SError
+from w2s.core.finite import finite_score
+from w2s.core.progress import progress as with_progress
+from w2s.core.scale import apply_scale, saved_scale
+from w2s.media.frames_input import clip_of_frames, is_frames
+from w2s.media.prefetch import read_ahead, unwrap
 
 log = logging.getLogger(__name__)
 
@@ -43,33 +50,25 @@ def saved_reading(meta: dict) -> tuple[dict, int | None]:
     return meta.get("sampler") or DEFAULT_SAMPLER, meta.get("max_side")
 
 
-def scale_100(raw: np.ndarray, quantiles: list[float] | None) -> np.ndarray:
-    """Raw student scores on 0-100: the share of the training items scored below.
+def scale_100(raw: np.ndarray, scale) -> np.ndarray:
+    """Raw student scores on 0-100 by the student's saved ``scale`` (:mod:`w2s.core.scale`): 50 is
+    the median clean clip of its training pool, the clean clips' middle half spans about 25..75,
+    distorted variants fall below; increasing, so it ranks exactly as the raw score does. A student
+    saved before this has a list of percentiles instead (the share of its training items scored
+    below), read as it was saved; NaN without a scale.
 
-    Piecewise-linear between the stored percentiles of the student's own
-    training items (clean and distorted), clipped to [0, 100]. Monotonic, so it
-    ranks exactly as the raw score does.
-
-    >>> scale_100(np.array([-1.0, 0.5, 2.0]), [0.0, 1.0]).tolist()
+    >>> scale_100(np.array([-1.0, 0.5, 2.0]), {"kind": "logistic", "center": 0.5, "slope": 1.0}).round(1).tolist()
+    [18.2, 50.0, 81.8]
+    >>> scale_100(np.array([-1.0, 0.5, 2.0]), [0.0, 1.0]).tolist()  # the older percentile form
     [0.0, 50.0, 100.0]
     """
-    if not quantiles:
-        return np.full(len(raw), np.nan)
-    q = np.asarray(quantiles, dtype=np.float64)
-    return np.interp(raw, q, np.linspace(0, 100, len(q)))
+    return apply_scale(raw, scale)
 
 
 def check_device(device: str | None) -> str:
-    """``device`` as torch names it; a GPU asked for on a machine without one is an error, not a fallback."""
-    if device is None:
-        return "cpu"
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError) as e:
-        raise W2SError(f"device {device!r} is not a device torch knows (try 'cpu' or 'cuda'): {e}") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise W2SError(f"device {device!r} asked for, but torch sees no CUDA GPU on this machine; use device='cpu'")
-    return str(parsed)
+    """``device`` as torch names it (``auto``/None: the GPU when torch sees one, :mod:`w2s.core.device`);
+    a device asked for on a machine without it is an error, not a fallback."""
+    return str(resolve_device(device))
 
 
 class Scorer:
@@ -88,8 +87,10 @@ class Scorer:
     >>> scorer(as_uint8.astype("float32"))
     Traceback (most recent call last):
     ...
-    w2s.core.errors.InputError: frames as a numpy array must be uint8 (T, H, W, 3) or (H, W, 3), got float32 (2, 48, 48, 3); for float frames pass a torch tensor (T, 3, H, W) in [0, 1]
+    w2s.core.errors.InputError: frames of shape (2, 48, 48, 3) and dtype float32: float pixels must lie in [0, 1], and these do not; for 0..255 values divide by 255 (or pass them as uint8)
     """
+
+    decode_workers = 2  # threads decoding the next files of a list while one scores; 0: none, one file at a time
 
     def __init__(self, name: str, model, sampler: dict, max_side: int | None, quantiles, meta: dict):
         from w2s.media.samplers import make_sampler
@@ -98,7 +99,7 @@ class Scorer:
         self.model = model  # anything with .score(Clip) -> float: a teacher, or a student as a teacher
         self.sampler = make_sampler(sampler)
         self.max_side = max_side
-        self.quantiles = quantiles
+        self.quantiles = quantiles  # the saved 0-100 scale (w2s.core.scale): a dict, or an older student's percentiles
         self.meta = meta
 
     def __repr__(self) -> str:
@@ -107,36 +108,38 @@ class Scorer:
     # ------------------------------------------------------------------ scoring
 
     def __call__(self, x, fps: float | None = None, progress: bool = False):
-        """Raw score of ``x``: a float for one video, image or frame array; an array for a list of paths.
+        """Raw score of ``x``: a float for one video, image or frame array; an array for a list of them.
 
-        A list of paths raises on the first file that cannot be scored
-        (:meth:`score_files` keeps going and reports each failure instead).
+        A list raises on the first item that cannot be scored, naming its place
+        (:meth:`score_files` keeps going past bad files and reports each instead).
         """
         if isinstance(x, (str, Path)):
-            return self._score_clip(self._read(x))
+            return self._score_clip(self._read(x), str(x))
         if isinstance(x, (list, tuple)):
-            return np.array([self._score_clip(self._read(p)) for p in self._paths(x, progress)], dtype=np.float64)
-        return self._score_clip(self._clip_of_frames(x, fps))
+            return self._batch(list(x), fps, progress)
+        return self._score_clip(self._clip_of_frames(x, fps), "the frames")
 
     def score_100(self, x, fps: float | None = None, progress: bool = False):
-        """The 0-100 scale of a student (the share of its training items scored below ``x``).
+        """The 0-100 scale of a student (:func:`scale_100`: 50 is the median clean clip of its training pool).
 
         >>> import w2s
         >>> w2s.load("pyiqa:entropy").score_100("clip.mp4")
         Traceback (most recent call last):
         ...
-        w2s.core.errors.W2SError: pyiqa:entropy has no 0-100 scale (only a saved student has one: the share of its training items it scores below); use its raw score
+        w2s.core.errors.W2SError: pyiqa:entropy has no 0-100 scale (only a saved student has one: 50 is the median clean clip of its training pool); use its raw score
         """
         if not self.quantiles:
-            raise W2SError(f"{self.name} has no 0-100 scale (only a saved student has one: the share of its "
-                           "training items it scores below); use its raw score")
+            raise W2SError(f"{self.name} has no 0-100 scale (only a saved student has one: 50 is the median clean "
+                           "clip of its training pool); use its raw score")
         raw = self(x, fps=fps, progress=progress)
         out = scale_100(np.atleast_1d(np.asarray(raw, dtype=np.float64)), self.quantiles)
         return out if np.ndim(raw) else float(out[0])
 
-    def score_files(self, paths: Iterable[str | Path], progress: bool = True) -> pd.DataFrame:
+    def score_files(self, paths: Iterable[str | Path], progress: bool = True, on_row=None) -> pd.DataFrame:
         """One row per file: path, score, score_100, status, error. A file that cannot be read or scored
-        gets ``status=failed`` and the reason, and the others go on (what ``w2s score`` writes).
+        (a non-finite score included: :mod:`w2s.core.finite`) gets ``status=failed`` and the reason, and
+        the others go on (what ``w2s score`` writes). ``on_row(row)`` is called with each row as it is
+        done (``w2s score`` saves it at once, so a crash later loses no score).
 
         >>> import w2s
         >>> w2s.load("pyiqa:entropy").score_files(["missing.mp4"], progress=False)[["path", "status", "error"]]
@@ -144,12 +147,15 @@ class Scorer:
         0  missing.mp4  failed  missing.mp4: no such file
         """
         rows = []
-        for path in self._paths(list(paths), progress):
+        for path, clip in self._decoded(paths, progress):
             try:
-                rows.append({"path": str(path), "score": self._score_clip(self._read(path)), "status": "ok", "error": ""})
-            except Exception as e:
-                log.warning("cannot score %s: %s", path, e, exc_info=log.isEnabledFor(logging.DEBUG))  # -v: where
+                rows.append({"path": str(path), "score": self._score_clip(unwrap(clip), str(path)), "status": "ok",
+                             "error": ""})
+            except Exception as e:  # the caller shows each failed row once; -v logs where it came from
+                log.debug("cannot score %s: %s", path, e, exc_info=True)
                 rows.append({"path": str(path), "score": np.nan, "status": "failed", "error": str(e)})
+            if on_row is not None:
+                on_row(rows[-1])
         df = pd.DataFrame(rows, columns=["path", "score", "status", "error"])
         df.insert(2, "score_100", scale_100(df.score.to_numpy(), self.quantiles))
         return df
@@ -157,10 +163,36 @@ class Scorer:
     # ------------------------------------------------------------------ inputs
 
     def _paths(self, paths: list, progress: bool):
-        bad = [p for p in paths if not isinstance(p, (str, Path))]
-        if bad:
-            raise InputError(f"a list to score must hold paths (str or Path); item {bad[0]!r} is a {type(bad[0]).__name__}")
-        return tqdm(paths, desc=f"score {self.name}", unit="file", disable=not progress)
+        bad = next((i for i, p in enumerate(paths) if not isinstance(p, (str, Path))), None)
+        if bad is not None:  # its place and type, never its repr: an array's would fill the screen
+            raise InputError(f"a list of files to score must hold paths (str or Path); item {bad} is a "
+                             f"{type(paths[bad]).__name__} (frames in memory: call the scorer on them)")
+        return with_progress(paths, f"score {self.name}", "file", enabled=progress)
+
+    def _batch(self, items: list, fps: float | None, progress: bool) -> np.ndarray:
+        """One score per item, paths and frame arrays alike; the first item that fails raises, naming its place."""
+        bad = next((i for i, x in enumerate(items) if not isinstance(x, (str, Path)) and not is_frames(x)), None)
+        if bad is not None:
+            raise InputError(f"a list to score holds paths or frame arrays (one score each); item {bad} is a "
+                             f"{type(items[bad]).__name__}")
+
+        def read(numbered: tuple[int, object]) -> Clip:
+            i, x = numbered
+            if not is_frames(x):
+                return self._read(x)
+            try:
+                return self._clip_of_frames(x, fps)
+            except InputError as e:
+                raise InputError(f"item {i} of the list: {e}") from None
+
+        bar = with_progress(list(enumerate(items)), f"score {self.name}", "input", enabled=progress)
+        clips = read_ahead(bar, read, workers=self.decode_workers)
+        return np.array([self._score_clip(unwrap(clip), _item(i, x)) for (i, x), clip in clips], dtype=np.float64)
+
+    def _decoded(self, paths, progress: bool):
+        """``(path, clip or the exception that reading it raised)`` in order, the next files decoded
+        in threads while this one scores (:mod:`w2s.media.prefetch`): a GPU does not wait on the CPU."""
+        return read_ahead(self._paths(list(paths), progress), self._read, workers=self.decode_workers)
 
     def _read(self, path) -> Clip:
         from w2s.media.decode import read_clip
@@ -174,41 +206,25 @@ class Scorer:
 
     def _clip_of_frames(self, x, fps: float | None) -> Clip:
         """Frames passed in memory, as a clip: shrunk to the scorer's ``max_side`` as a file would be."""
-        from w2s.media.frames import fit_size, resize
+        return clip_of_frames(x, fps=float(fps or DEFAULT_FPS), max_side=self.max_side or None)
 
-        if isinstance(x, np.ndarray):
-            if x.dtype != np.uint8 or x.ndim not in (3, 4) or x.shape[-1] != 3:
-                raise InputError(f"frames as a numpy array must be uint8 (T, H, W, 3) or (H, W, 3), got {x.dtype} "
-                                 f"{tuple(x.shape)}; for float frames pass a torch tensor (T, 3, H, W) in [0, 1]")
-            frames = torch.from_numpy(np.ascontiguousarray(x.reshape(-1, *x.shape[-3:]).transpose(0, 3, 1, 2))).float() / 255.0
-        elif isinstance(x, torch.Tensor):
-            if not x.is_floating_point() or x.ndim not in (3, 4) or x.shape[-3] != 3:
-                raise InputError(f"frames as a torch tensor must be float (T, 3, H, W) or (3, H, W) in [0, 1], got "
-                                 f"{x.dtype} {tuple(x.shape)}; for uint8 frames pass a numpy array (T, H, W, 3)")
-            frames = x.detach().reshape(-1, *x.shape[-3:]).float().cpu()
-            if frames.numel() and (frames.min() < 0 or frames.max() > 1):
-                raise InputError(f"frames as a torch tensor must lie in [0, 1], got values from {float(frames.min()):.3g} "
-                                 f"to {float(frames.max()):.3g}; divide uint8 frames by 255")
-        else:
-            raise InputError(f"cannot score a {type(x).__name__}: pass a path, a list of paths, uint8 frames "
-                             "(T, H, W, 3) as a numpy array or float frames (T, 3, H, W) as a torch tensor")
-        if min(frames.shape[-2:]) < 2:
-            raise InputError(f"frames of {tuple(frames.shape[-2:])} pixels are too small to score")
-        size = fit_size(*frames.shape[-2:], self.max_side or None)
-        if size != tuple(frames.shape[-2:]):
-            frames = resize(frames, size)
-        return Clip("frames", frames.contiguous(), fps=float(fps or DEFAULT_FPS))
-
-    def _score_clip(self, clip: Clip) -> float:
+    def _score_clip(self, clip: Clip, what: str) -> float:
+        """The model's score of ``clip`` (``what``: the input, as an error names it); a non-finite one raises."""
         if self.meta.get("full_reference"):
             raise W2SError(f"{self.name} is a full-reference metric: it compares a distorted variant with its clean "
                            "clip, which a run's label stage hands it; it cannot score a video on its own")
-        return float(self.model.score(clip))
+        return finite_score(self.model.score(clip), what, self.name)
 
 
-def load(name_or_path: str | Path, device: str | None = None, sampler: dict | None = None,
+def _item(i: int, x) -> str:
+    """Item ``i`` of a list passed to a scorer, as an error names it (a path is named, frames by their place)."""
+    return f"item {i} of the list ({x})" if isinstance(x, (str, Path)) else f"item {i} of the list"
+
+
+def load(name_or_path: str | Path, device: str | None = "auto", sampler: dict | None = None,
          max_side: int | None = None) -> Scorer:
-    """A scorer for a saved student folder or a teacher name, on ``device`` (default CPU).
+    """A scorer for a saved student folder or a teacher name, on ``device`` (``auto``: the GPU when
+    torch sees one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
 
     Files are read with the student's own frame sampling (``sampler``,
     ``max_side`` saved with it), or 8 uniform frames at full size for a
@@ -244,7 +260,7 @@ def load(name_or_path: str | Path, device: str | None = None, sampler: dict | No
                 "run": info.get("run"), "sampler": sampler or saved_sampler,
                 "max_side": max_side if max_side is not None else saved_side,
                 "trainable_share": info.get("trainable_share")}
-        return Scorer(spec, model, meta["sampler"], meta["max_side"], info.get("train_score_quantiles"), meta)
+        return Scorer(spec, model, meta["sampler"], meta["max_side"], saved_scale(info), meta)
     if ":" not in spec:
         raise W2SError(f"{spec!r} is neither a student folder (no such folder) nor a teacher name like pyiqa:piqe "
                        "(`w2s list teachers` lists them)")

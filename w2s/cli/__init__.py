@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from w2s.cli.commands import (
@@ -33,15 +34,42 @@ from w2s.core.errors import W2SError
 log = logging.getLogger("w2s")
 
 
+def _device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", metavar="DEVICE",
+                   help="where the model runs: auto (a GPU when torch sees one, else the CPU), cpu, cuda, cuda:N or mps")
+
+
+# -v is taken before and after the command; SUPPRESS keeps a subcommand's absent -v from resetting
+# one given before it (argparse copies a subparser's defaults over the main parser's)
+VERBOSE = {"action": "store_true", "default": argparse.SUPPRESS,
+           "help": "debug logging, third-party messages and tracebacks"}
+
+
+def _version() -> str:
+    """The installed package's version (a source tree that was never installed: w2s.__version__)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("w2s-vqa")
+    except PackageNotFoundError:
+        from w2s import __version__
+
+        return __version__
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="w2s", description="weak-to-strong video quality assessment without human scores")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", **VERBOSE)
+    p.add_argument("--version", action="version", version=f"w2s {_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run (or resume) the rounds of a config")
     r.add_argument("config", help="YAML run config, e.g. configs/quickstart.yaml")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key, e.g. rounds=3")
     r.add_argument("--stop-after", default=None, help="stop after a stage: label, evalset, pairs:K or round:K")
+    r.add_argument("--reuse", default=None, metavar="RUN",
+                   help="a run folder whose label stage made part of this one's: copy what it computed the same "
+                        "way (teacher scores, variants, features), compute only what is new")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("samples", help="write the embedded real-content sample pool")
@@ -53,7 +81,13 @@ def parser() -> argparse.ArgumentParser:
     c = sub.add_parser("score", help="score files or folders with a student or a teacher")
     c.add_argument("--model", required=True, help="a student folder or a teacher name (pyiqa:piqe)")
     c.add_argument("inputs", nargs="+", help="videos, images, folders, .csv or .jsonl lists")
-    c.add_argument("--out", required=True, help="CSV to write")
+    c.add_argument("--column", default=None, metavar="NAME",
+                   help="the column of .csv/.jsonl lists that holds the files (default: the one named path, file, "
+                        "name, video, ...)")
+    c.add_argument("--out", required=True,
+                   help="the table to write: a .csv or .parquet file (rows are saved as they come in "
+                        "OUT.partial.jsonl; a rerun with the same --out scores only what is not in it yet)")
+    _device_option(c)
     c.set_defaults(func=cmd_score)
 
     lo = sub.add_parser("lofo", help="leave-one-family-out on a run's training pool (generalisation to unseen families)")
@@ -67,6 +101,7 @@ def parser() -> argparse.ArgumentParser:
     sb.add_argument("--candidates", nargs="+", required=True, metavar="BACKBONE",
                     help="backbone specs, e.g. efficientnet_lite0 efficientnet_lite2 timm:resnet18")
     sb.add_argument("--max-size", type=int, default=2, help="largest combination tried (default 2)")
+    _device_option(sb)
     sb.set_defaults(func=cmd_select_backbones)
 
     e = sub.add_parser("evaluate", help="score a labelled set (MOS) with a student or a teacher and measure it")
@@ -77,6 +112,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="label-file option, e.g. mos_column=MOS, path_column=name, lower_better=true")
     e.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    _device_option(e)
     e.set_defaults(func=cmd_evaluate)
 
     st = sub.add_parser("study", help="every teacher, the ensemble and every round's student of a run, on labelled sets")
@@ -88,6 +124,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
                     help="a label-file option for one set, e.g. mine.mos_column=MOS (a generic CSV needs its columns)")
     st.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
+    _device_option(st)
     st.set_defaults(func=cmd_study)
 
     ca = sub.add_parser("calibrate", help="few-shot: refit a student's branch on a share of a set's MOS, test on the rest")
@@ -99,17 +136,22 @@ def parser() -> argparse.ArgumentParser:
     ca.add_argument("--splits", type=int, default=10, help="random splits (default 10)")
     ca.add_argument("--seed", type=int, default=0)
     ca.add_argument("--option", action="append", default=[], metavar="KEY=VALUE", help="label-file option, as for evaluate")
+    _device_option(ca)
     ca.set_defaults(func=cmd_calibrate)
 
     ls = sub.add_parser("list", help="list teachers, distortions, backbones or labelled-set presets")
     ls.add_argument("what", choices=["teachers", "distortions", "backbones", "datasets"])
     ls.add_argument("--run", default=None, help="with teachers: a run folder, to show each teacher's reliability")
+    ls.add_argument("--all", action="store_true",
+                    help="with teachers: also every pyiqa metric whose weight files are not here, and what each lacks")
     ls.set_defaults(func=cmd_list)
 
     cf = sub.add_parser("config", help="every config key, its type, default and help")
     cf.add_argument("prefix", nargs="?", default=None, help="only the keys under it, e.g. pairs or student.comparative")
     cf.add_argument("--markdown", action="store_true", help="print a Markdown table instead")
     cf.set_defaults(func=cmd_config)
+    for command in sub.choices.values():  # -v after the command too: `w2s score -v ...`
+        command.add_argument("-v", "--verbose", **VERBOSE)
     return p
 
 
@@ -128,12 +170,25 @@ def _interrupted(args) -> str:
     if args.command in ("evaluate", "calibrate"):
         return f"rerun the same command to resume (the videos already done are kept in {args.out})"
     if args.command == "score":
-        return f"nothing was written to {args.out}; rerun the same command to score again"
+        from w2s.score import partial_path
+
+        return f"the files scored so far are kept in {partial_path(args.out)}; rerun the same command to resume"
     return "rerun the same command"
+
+
+def _quiet_hub_libraries() -> None:
+    """transformers and huggingface_hub print through handlers of their own (past the filter on ours):
+    their warnings (a line per hub retry) only with -v. Their import resets their loggers' level from
+    these variables, so they are set too (a user's own setting wins)."""
+    for name, variable in (("transformers", "TRANSFORMERS_VERBOSITY"), ("huggingface_hub", "HF_HUB_VERBOSITY")):
+        if variable not in os.environ:
+            os.environ[variable] = "error"
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    args.verbose = getattr(args, "verbose", False)  # absent unless given (VERBOSE)
     installed = not logging.getLogger().handlers  # else a host (pytest, a notebook) owns the logging
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -143,12 +198,18 @@ def main(argv: list[str] | None = None) -> int:
     # third-party INFO lines ("Network [PIQE] is created") are not the user's business unless -v
     for noisy in ("httpx", "urllib3", "timm", "accelerate", "pyiqa"):
         logging.getLogger(noisy).setLevel(logging.DEBUG if args.verbose else logging.WARNING)
+    if not args.verbose:
+        _quiet_hub_libraries()
     if installed and not args.verbose:
         # nor any other library's log lines or Python warnings (routed to logging, then dropped)
         logging.captureWarnings(True)
         for handler in logging.getLogger().handlers:
             handler.addFilter(_own_records)
     try:
+        if getattr(args, "device", None) is not None:  # a device this machine lacks fails before any work
+            from w2s.core.device import resolve_device
+
+            args.device = str(resolve_device(args.device))
         return args.func(args)
     except W2SError as e:
         sys.stderr.write(f"w2s: error: {e}\n")

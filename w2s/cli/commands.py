@@ -13,19 +13,18 @@ from w2s.core.errors import W2SError
 def cmd_run(args) -> int:
     from w2s.config import load_config
     from w2s.run.loop import run
-    from w2s.run.report import write_report
     from w2s.run.train import default_accelerator
 
     config = load_config(args.config, args.set)
     accelerator = default_accelerator()
     if not accelerator.is_main_process:
         logging.getLogger().setLevel(logging.WARNING)  # one process tells the story
-    run_dir = run(config, stop_after=args.stop_after, on_round=show_table, accelerator=accelerator)
+    run_dir = run(config, stop_after=args.stop_after, on_round=show_table, accelerator=accelerator,
+                  reuse=args.reuse)
     if not accelerator.is_main_process:
         return 0
-    if args.stop_after is None and config.eval.source != "none":
-        report = write_report(config)
-        console().print(f"report: {report}")
+    if args.stop_after is None:  # the run wrote it last, held-out set or not (w2s.run.loop.finish)
+        console().print(f"report: {run_dir / 'report.md'}")
     console().print(f"run folder: {run_dir}")
     failures = run_dir / "failures.parquet"
     if failures.exists():
@@ -70,7 +69,7 @@ def cmd_select_backbones(args) -> int:
 
     from w2s.eval.select_backbones import select_backbones
 
-    table = select_backbones(args.run, args.candidates, args.max_size)
+    table = select_backbones(args.run, args.candidates, args.max_size, device=args.device)
     t = Table("backbones", "features", "within", "across", "mean", "embed s", "keep",
               title=f"backbone selection, {args.run}",
               caption="out-of-fold round-0 reliability, no MOS: within = known-order distortion pairs, across = "
@@ -93,15 +92,14 @@ def cmd_samples(args) -> int:
 
 
 def cmd_score(args) -> int:
-    from w2s.score import score_paths
+    from w2s.score import check_out, score_paths, write_scores
 
-    df = score_paths(args.model, args.inputs)
-    from w2s.core import io
-
-    io.write_text(df.to_csv(index=False), args.out)  # atomic: a killed run leaves no half a table
+    out = check_out(args.out)  # before any work: a bad --out must not cost a night of scoring
+    df = score_paths(args.model, args.inputs, device=args.device, column=args.column, out=out)
+    write_scores(df, out)  # whole or not at all; the rows were saved as they came (OUT.partial.jsonl)
     failed = (df.status != "ok").sum()
     code = show_failures(df[df.status != "ok"], "path", "error", args.out)
-    console().print(f"scored {len(df) - failed} file(s), {failed} failed -> {args.out}")
+    console().print(f"scored {len(df) - failed} file(s), {failed} failed -> {args.out}", markup=False, highlight=False)
     return code
 
 
@@ -123,7 +121,7 @@ def cmd_evaluate(args) -> int:
     from w2s.study.model_eval import evaluate_model
 
     labelled = load_labelled_set(args.dataset, args.root, **_options(args.option))
-    metrics = evaluate_model(args.model, labelled, Path(args.out), n_boot=args.bootstrap)
+    metrics = evaluate_model(args.model, labelled, Path(args.out), n_boot=args.bootstrap, device=args.device)
     failures = Path(args.out) / "failures.parquet"
     import pandas as pd
 
@@ -152,7 +150,7 @@ def cmd_study(args) -> int:
         sets.append(("vmaf-proxy", vmaf_proxy_set(args.run)))
     if not sets:
         raise W2SError("w2s study: name at least one --dataset NAME=SPEC:ROOT (or --vmaf-proxy)")
-    report = study(args.run, sets, n_boot=args.bootstrap)
+    report = study(args.run, sets, n_boot=args.bootstrap, device=args.device)
     console().print(f"report: {report}")
     return 0
 
@@ -164,7 +162,8 @@ def cmd_calibrate(args) -> int:
     from w2s.study.calibrate import calibrate
 
     labelled = load_labelled_set(args.dataset, args.root, **_options(args.option))
-    summary = calibrate(args.student, labelled, Path(args.out), fraction=args.fraction, splits=args.splits, seed=args.seed)
+    summary = calibrate(args.student, labelled, Path(args.out), fraction=args.fraction, splits=args.splits, seed=args.seed,
+                        device=args.device)
     t = Table("model", "SRCC median", "SRCC IQR", "PLCC median", "PLCC IQR",
               title=f"{labelled.name}: {args.fraction:.0%} of the {labelled.score_name} for training, "
                     f"the rest for testing, over {args.splits} splits")

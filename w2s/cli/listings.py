@@ -15,23 +15,7 @@ def cmd_list(args) -> int:
     if args.what == "teachers" and args.run:
         t = _teachers_of_run(Path(args.run))
     elif args.what == "teachers":
-        from teachers import TEACHER_FAMILIES
-        from teachers.pyiqa_requirements import FOLDERS, all_availability
-
-        # pyiqa rows: looked up on disk from each metric's known weight files (no model is built)
-        avail = all_availability()
-        ready = [name for name, a in avail.items() if a.ready]
-        t = Table(caption="where files were looked for: " + "; ".join(
-                      f"{prefix} = {label} ({where()})" for label, prefix, where in FOLDERS.values())
-                  + ". Building a pyiqa teacher that cannot run says how to provide what it lacks.")
-        t.add_column("teacher", no_wrap=True)
-        t.add_column("runs here")
-        t.add_column("notes / why not", overflow="fold")  # file names in full, never cut with an ellipsis
-        for family in TEACHER_FAMILIES.names():
-            t.add_row(*TEACHER_FAMILIES.describe(family)[:1], "", TEACHER_FAMILIES.describe(family)[1])
-        t.add_row("", "", f"pyiqa metrics ready here: {', '.join(ready) or 'none'}")
-        for name, a in avail.items():
-            t.add_row(f"pyiqa:{name}", "yes" if a.ready else "no", a.reason())
+        t = _teachers_table(args.all)
     elif args.what == "distortions":
         from distortions import DISTORTIONS
 
@@ -92,6 +76,79 @@ def cmd_config(args) -> int:
         t.add_row(*map(escape, r))  # a default like [0.9, 0.6] is text, not rich markup
     console().print(t)
     return 0
+
+
+# teachers whose every name is known without importing them: family -> (module, the dict of names)
+NAMED = {"classic": ("teachers.classic", "METRICS"), "fr": ("teachers.full_reference", "FR_METRICS")}
+# python packages a weight-free teacher imports beyond torch (``fr:*``: every name of the family)
+PACKAGES = {"classic:brisque": ("brisque", "cv2"), "fr:*": ("pyiqa",)}
+FR_NOTE = "full-reference, in a run only: "
+
+
+def _teachers_table(show_all: bool):
+    """What runs here first (weight-free teachers, pyiqa metrics whose files are here), then the
+    families named by a path; ``show_all`` adds every pyiqa metric that lacks its weight files."""
+    from rich.table import Table
+
+    from teachers import TEACHER_FAMILIES
+    from teachers.pyiqa_requirements import FOLDERS, all_availability
+
+    avail = all_availability()  # looked up on disk from each metric's known weight files (no model is built)
+    here, patterns = [], []
+    for family in TEACHER_FAMILIES.names():
+        if family not in NAMED:  # a family named by a path or an id: its pattern, and what it is
+            usage, about = TEACHER_FAMILIES.describe(family)
+            patterns.append((usage, "", about))
+        for name, note in _names_of(family).items():
+            missing = [p for p in PACKAGES.get(name, PACKAGES.get(f"{family}:*", ())) if not _installed(p)]
+            here.append((name, "no" if missing else "yes",
+                         (FR_NOTE if family == "fr" else "") + note + "".join(f"; needs python package {p}" for p in missing)))
+    here += [(f"pyiqa:{m}", "yes", "weight files found here" if a.needs else "weight-free")
+             for m, a in avail.items() if a.ready]
+    rows = here + patterns + [(f"pyiqa:{m}", "no", a.reason()) for m, a in avail.items() if show_all and not a.ready]
+    lacking = sum(not a.ready for a in avail.values())
+    if show_all:
+        caption = "where weight files were looked for: " + "; ".join(
+            f"{prefix} = {label} ({where()})" for label, prefix, where in FOLDERS.values()) + (
+            ". Building a pyiqa teacher that cannot run says how to provide what it lacks.")
+    else:
+        caption = (f"{lacking} more pyiqa metrics need weight files that are not here: `w2s list teachers --all` "
+                   "lists each with what it lacks and where it was looked for.") if lacking else ""
+    t = Table(caption=caption)
+    t.add_column("teacher", no_wrap=True)
+    t.add_column("runs here")
+    t.add_column("notes / why not", overflow="fold")  # file names in full, never cut with an ellipsis
+    for row in sorted(rows, key=lambda r: 0 if r[1] == "yes" else 1 if r[1] == "" else 2):  # what runs here first
+        t.add_row(*row)
+    return t
+
+
+def _names_of(family: str) -> dict[str, str]:
+    """``{"FAMILY:NAME": one line}`` for a family in :data:`NAMED`, read from its module's source (``ast``:
+    `w2s list` never imports torch); the line is the dict's text, or the first docstring line of its function."""
+    import ast
+    import importlib.util
+
+    if family not in NAMED:
+        return {}
+    module, variable = NAMED[family]
+    tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text(encoding="utf-8"))
+    docs = {n.name: ast.get_docstring(n) or "" for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for node in tree.body:
+        target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0] if isinstance(node, ast.Assign) else None
+        if getattr(target, "id", None) == variable and isinstance(node.value, ast.Dict):
+            out = {}
+            for key, value in zip(node.value.keys, node.value.values):
+                text = value.value if isinstance(value, ast.Constant) else docs.get(getattr(value, "id", ""), "")
+                out[f"{family}:{key.value}"] = (text.strip().splitlines() or [""])[0].replace("``", "")
+            return out
+    raise W2SError(f"{module} has no literal dict {variable} to read the names of {family}: teachers from")
+
+
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
 
 
 def _teachers_of_run(run: Path):

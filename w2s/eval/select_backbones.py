@@ -50,8 +50,8 @@ def folder_name(spec: str) -> str:
     return spec.replace(":", "-").replace("/", "--")
 
 
-def embed_candidate(ctx, spec: str) -> tuple[pd.DataFrame, torch.Tensor, dict]:
-    """The run's training pool embedded by one backbone (with the run's appended features):
+def embed_candidate(ctx, spec: str, device: str | None = None) -> tuple[pd.DataFrame, torch.Tensor, dict]:
+    """The run's training pool embedded by one backbone (with the run's appended features) on ``device``:
     items, features and ``{backbone_dim, dim, seconds}``, computed once into RUN/backbones/NAME/."""
     from distortions import make_distortions
     from students.student import build_perception
@@ -64,7 +64,7 @@ def embed_candidate(ctx, spec: str) -> tuple[pd.DataFrame, torch.Tensor, dict]:
     if not io.is_done(folder):
         extras = config.student.extras()
         options = dict(config.student.backbone_options) if spec == config.student.backbone else {}
-        perception = build_perception(spec, options, extras)
+        perception = build_perception(spec, options, extras, device)
         start = time.perf_counter()
         if spec == config.student.backbone and io.is_done(ctx.folder.label):
             # the run's own backbone: the label stage embedded the pool with it already
@@ -138,10 +138,13 @@ def measure(ctx, pool, pairs: pd.DataFrame, dist: pd.DataFrame) -> tuple[float, 
     return float(within[column]), float(across[column])
 
 
-def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int = 2, accelerator=None) -> pd.DataFrame:
+def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int = 2, accelerator=None,
+                     device: str = "auto") -> pd.DataFrame:
     """One row per candidate subset: feature count, within, across, their mean, embedding seconds;
-    best first, ``keep`` marks the chosen one. Written to RUN/backbones/selection.csv."""
+    best first, ``keep`` marks the chosen one. Written to RUN/backbones/selection.csv. The candidates
+    embed on ``device`` (:func:`w2s.core.device.resolve_device`); ``cpu`` keeps the heads there too."""
     from students import check_backbone
+    from w2s.core.device import resolve_device
     from w2s.run.context import open_run
     from w2s.run.labels import Labels
     from w2s.run.panel import TeacherPanel
@@ -150,6 +153,11 @@ def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int =
         raise W2SError(f"--candidates must name distinct backbones, got {candidates}")
     for spec in candidates:
         check_backbone(spec)
+    device = resolve_device(device)
+    if accelerator is None and device.type == "cpu":
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=True)
     ctx = open_run(run_dir, accelerator)
     config = ctx.config
     pairs_file = ctx.folder.round(0).pairs
@@ -164,7 +172,7 @@ def select_backbones(run_dir: str | Path, candidates: list[str], max_size: int =
 
     embedded = {}
     for spec in candidates:
-        c_items, c_features, meta = embed_candidate(ctx, spec)
+        c_items, c_features, meta = embed_candidate(ctx, spec, str(device))
         row = pd.Series(np.arange(len(c_items)), index=c_items.item_id)
         missing = set(run_pool.items.item_id) - set(row.index)
         if missing:

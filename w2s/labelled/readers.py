@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from w2s.core.errors import W2SError
+from w2s.labelled.columns import find_column
 from w2s.labelled.formats import (
     _XLSX_EXTS,
     LabelFileError,
@@ -48,6 +49,7 @@ VIDEO_EXTS = frozenset(
 # Options a caller may pass; every Preset field is one, plus these spellings.
 _ALIASES = {"path_column": "id_column", "video_template": "video"}
 _OPTIONS = sorted({f.name for f in fields(Preset)} | set(_ALIASES))
+_CLI_HINT = "{option}=NAME (on the command line: --option {option}=NAME)"
 
 
 def load_labelled_set(spec: str | Path, root: str | Path, **options) -> LabelledSet:
@@ -69,6 +71,7 @@ def load_labelled_set(spec: str | Path, root: str | Path, **options) -> Labelled
 
     preset, label_path = _resolve(str(spec), root, options)
     table, where, early_failures = read_label_table(label_path, preset)
+    preset = _named_columns(preset, list(table.columns), label_path, options)
     labelled = _assemble(table, where, preset, root, label_path, early_failures)
     _log_summary(labelled, label_path)
     return labelled
@@ -113,6 +116,21 @@ def _resolve(spec: str, root: Path, options: dict) -> tuple[Preset, Path]:
     if preset.format not in FORMATS:
         raise W2SError(f"unknown format {preset.format!r} for {label_path}; one of: {', '.join(FORMATS)}")
     return preset, label_path
+
+
+def _named_columns(preset: Preset, columns: list[str], path: Path, options: dict) -> Preset:
+    """A generic file's path and MOS columns, found by their names where no option named them
+    (:mod:`w2s.labelled.columns`); a ``dmos`` column is lower-is-better unless ``lower_better`` says."""
+    found = {}
+    if not preset.id_column and not preset.id_template:
+        found["id_column"] = find_column(columns, "path", path, _CLI_HINT.format(option="path_column"))
+    if not preset.mos_column:
+        found["mos_column"] = find_column(columns, "mos", path, _CLI_HINT.format(option="mos_column"))
+        if found["mos_column"].strip().lower() == "dmos" and "lower_better" not in options:
+            found["lower_better"] = True
+    if found:
+        logger.info("%s: columns found by name: %s", path, ", ".join(f"{k}={v!r}" for k, v in found.items()))
+    return replace(preset, **found)
 
 
 def _format_from_suffix(path: Path) -> str:

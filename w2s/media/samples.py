@@ -269,10 +269,10 @@ def build_samples(
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_record(out_dir, seed, max_side)
 
-    from tqdm.auto import tqdm
+    from w2s.core.progress import progress as with_progress
 
     paths: list[Path] = []
-    for source in tqdm(chosen, desc=f"samples ({split})", unit="source", disable=not progress):
+    for source in with_progress(chosen, f"samples ({split})", "source", enabled=progress):
         if source.kind == "video":
             paths += _build_video(source, out_dir, max_side)
         else:

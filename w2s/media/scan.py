@@ -199,20 +199,20 @@ def build_manifest(entries: list[PoolEntry], progress: bool = True) -> pd.DataFr
     """Probe every entry: one row each with kind, fps, frames, size, duration and status.
 
     A file that cannot be read gets ``status='failed'`` and its reason in
-    ``error`` (a warning is logged) and the scan goes on; numbers are 0 there.
+    ``error`` (logged with -v) and the scan goes on; numbers are 0 there.
     """
-    from tqdm.auto import tqdm  # light, and only needed here
+    from w2s.core.progress import progress as with_progress
 
     rows = []
-    for entry in tqdm(entries, desc="probe", unit="file", disable=not progress):
+    for entry in with_progress(entries, "probe", "file", enabled=progress):
         try:
             info = probe(entry.path)
-        except MediaError as exc:
-            logger.warning("skipping %s: %s", entry.id, exc)
+        except MediaError as exc:  # shown once, in the failures table at the end; -v logs it here
+            logger.debug("skipping %s: %s", entry.id, exc)
             rows.append(_failed_row(entry, str(exc)))
             continue
         except Exception as exc:  # a bug or an odd file: record it, keep scanning
-            logger.warning("skipping %s: unexpected %s: %s", entry.id, type(exc).__name__, exc, exc_info=True)
+            logger.debug("skipping %s: unexpected %s: %s", entry.id, type(exc).__name__, exc, exc_info=True)
             rows.append(_failed_row(entry, f"unexpected {type(exc).__name__}: {exc}"))
             continue
         rows.append({"id": entry.id, "path": entry.path, **info.as_dict(), "status": "ok", "error": ""})

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from w2s.core import io
 from w2s.core.clip import Clip, variant_id
 from w2s.core.errors import ConfigError, W2SError
 from w2s.core.names import score_column
+from w2s.core.progress import progress as with_progress
 from w2s.media.decode import read_clip
 
 log = logging.getLogger(__name__)
@@ -279,7 +279,7 @@ class _ShardWriter:
         upcoming = decoder.submit(self.decode, *mine[0]) if mine else None
         in_flight = deque()  # (video id, path, item futures), the oldest first
         try:
-            for n, (video_id, path) in enumerate(tqdm(mine, desc=self.desc, unit="video", disable=not progress)):
+            for n, (video_id, path) in enumerate(with_progress(mine, self.desc, "video", enabled=progress)):
                 current = upcoming
                 upcoming = decoder.submit(self.decode, *mine[n + 1]) if n + 1 < len(mine) else None
                 items = self.submit(pool, video_id, path, current)
@@ -342,7 +342,7 @@ class _ShardWriter:
         self.write(video_id, rows, feats)
 
     def fail(self, video_id: str, path: str, e: Exception) -> None:
-        log.warning("skipping %s: %s", path, e)
+        log.debug("skipping %s: %s", path, e)  # shown once, in the failures table at the end
         # a W2SError's message is written for the user; anything else keeps its type, to tell bugs apart
         reason = str(e) if isinstance(e, W2SError) else f"{type(e).__name__}: {e}"
         failure = {"id": video_id, "path": path, "stage": self.desc, "error": reason}

@@ -17,7 +17,6 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from students.comparative import (
     ComparativeStudent,
@@ -29,6 +28,7 @@ from students.comparative import (
 )
 from w2s.core.clip import Clip
 from w2s.core.errors import W2SError
+from w2s.core.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +91,7 @@ def pick_anchors(scores: np.ndarray, k: int) -> list[int]:
 def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, k: int, accelerator,
                       pixels: ItemPixels) -> ComparativeStudent:
     """The round-k comparative student: LoRA adapters trained on ``student.comparative.pairs`` of the
-    round's pairs (one pair per step; several processes take alternate pairs and step together),
+    round's pairs (one pair per step, the same steps at any number of processes: :func:`fit_adapters`),
     and K anchors from the pool scored by ``consensus``."""
     c, student = config.student.comparative, config.student
     seed = config.seed + k
@@ -123,7 +123,7 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
             "round": k, "run": config.name, "sampler": config.pool.sampler, "max_side": config.pool.max_side,
             "trainable_share": model.trainable_parameters() / max(total, 1),
             "train_score_quantiles": scale_quantiles(scores),
-            # pairs trained on (all processes together), and the main process's steps
+            # pairs trained on (one per step, whatever the number of processes), and the steps' losses
             "pairs": n_pairs, "confidence_weight": c.confidence_weight, "history": history,
         },
     }
@@ -133,21 +133,24 @@ def train_comparative(pool, pairs: pd.DataFrame, consensus: np.ndarray, config, 
 
 def fit_adapters(model: ComparativeVLM, chosen: pd.DataFrame, pixels: ItemPixels, c, k: int,
                  accelerator) -> tuple[list[dict], int]:
-    """Train the LoRA adapters one pair per step; (the main process's loss history, pairs trained on by
-    all processes together). The model is left unwrapped and in eval mode."""
+    """Train the LoRA adapters one pair per step; (the loss history, pairs trained on). The model is
+    left unwrapped and in eval mode.
+
+    A step is one pair, which processes cannot split: under several processes each trains every
+    pair, in the same order, and the averaged gradient is the one a single process gets, so the
+    adapters are one process's (the extra processes add no speed here; they share the scoring)."""
     params = [p for p in model.model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=c.lr)
     net, optimizer = accelerator.prepare(model.model, optimizer)
-    rank, world = accelerator.process_index, accelerator.num_processes
-    # every process takes the same number of steps (they step together): alternate pairs, and a
-    # process short of pairs (fewer than processes) repeats from the start
-    steps = max(1, len(chosen) // world)
-    mine = chosen.iloc[[(rank + i * world) % len(chosen) for i in range(steps)]]
+    if accelerator.num_processes > 1 and accelerator.is_main_process:
+        log.warning("comparative student r%d: its steps are one pair each, which %d processes cannot split: "
+                    "each process trains every pair, so the adapters are those of one process", k,
+                    accelerator.num_processes)
     history = []
     net.train()
-    rows = list(mine.itertuples())
-    for step, row in enumerate(tqdm(rows, desc=f"comparative student r{k}", unit="pair",
-                                    disable=not accelerator.is_main_process)):
+    rows = list(chosen.itertuples())
+    for step, row in enumerate(progress(rows, f"comparative student r{k}", "pair",
+                                        enabled=accelerator.is_main_process)):
         (first, fps_a), (second, fps_b) = pixels(row.a), pixels(row.b)
         target = level_of(1.0 - float(row.p), c.thresholds)  # p = P(a better); a is shown first
         batch = model.pair_inputs(first, second, (fps_a, fps_b), target=target)
@@ -161,7 +164,7 @@ def fit_adapters(model: ComparativeVLM, chosen: pd.DataFrame, pixels: ItemPixels
     model.model.eval()
     del net, optimizer
     accelerator.free_memory()  # the accelerator's own references to the wrapped model and optimiser
-    return history, steps * world
+    return history, len(rows)
 
 
 def score_comparative_items(student: ComparativeStudent, pixels: ItemPixels, item_ids, desc: str = "comparative",
@@ -171,7 +174,7 @@ def score_comparative_items(student: ComparativeStudent, pixels: ItemPixels, ite
     ids = list(item_ids)
     rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator else (0, 1)
     mine = [(i, student.score(pixels.clip(ids[i])))
-            for i in tqdm(range(rank, len(ids), world), desc=desc, unit="item", disable=rank != 0)]
+            for i in progress(range(rank, len(ids), world), desc, "item", enabled=rank == 0)]
     if world > 1:
         from accelerate.utils import gather_object
 

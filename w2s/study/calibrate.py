@@ -46,6 +46,7 @@ from scipy.special import ndtr
 from w2s.api import check_device
 from w2s.core import io
 from w2s.core.errors import W2SError
+from w2s.core.scale import fit_scale
 from w2s.labelled.set import LabelledSet
 from w2s.run.pairs import draw_pairs, standardize
 from w2s.study.features import embed_set
@@ -77,6 +78,18 @@ MIN_STEPS = 20
 def n_train_of(fraction: float, n: int) -> int:
     """Training videos of a split: ``fraction`` of the usable ones, rounded."""
     return round(fraction * n)
+
+
+def _check_one_process() -> None:
+    """Refuse a launch of several processes (``accelerate launch``, torchrun, MPI): calibration runs in
+    one. Its trainings take seconds on cached features, and its embedding and its files are not
+    shared out: every process would embed the whole set and write the same files."""
+    from accelerate.utils import get_int_from_env
+
+    n = get_int_from_env(["WORLD_SIZE", "PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MV2_COMM_WORLD_SIZE"], 1)
+    if n > 1:
+        raise W2SError(f"w2s calibrate runs in one process, but it was launched as one of {n}: run it without "
+                       "`accelerate launch` (its trainings take seconds; the GPU, if any, is used by --device)")
 
 
 def _check_share(fraction: float, n: int, what: str) -> tuple[int, int]:
@@ -235,7 +248,7 @@ def calibrate(
     lr: float = LR,
     scratch_epochs: int | None = None,
     scratch_lr: float | None = None,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> dict:
     """Few-shot calibration of a saved student on ``labelled``; writes under ``out`` (module docstring).
 
@@ -244,13 +257,15 @@ def calibrate(
     the recipe a run trains a branch with (TrainConfig's defaults): a new branch
     gets the training it is known to need, not a recipe made for nudging a
     trained one, so that a gain of ``calibrated`` is not an under-trained rival's.
-    The student embeds the videos on ``device``; the branches train where a run's do.
+    The student embeds the videos on ``device`` (``auto``: the GPU when torch sees one); the branches
+    train where a run's do.
     Returns the summary written to ``summary.json``.
     """
     from students.student import Student
     from teachers import make_teacher
     from w2s.run.train import score_items
 
+    _check_one_process()
     if splits < 1:
         raise W2SError(f"--splits must be at least 1, got {splits}")
     _check_share(fraction, len(labelled), "usable videos")  # before any embedding: fail fast
@@ -319,11 +334,12 @@ def save_calibrated(student, student_dir: Path, first: Split, fits: Fits, path: 
         n_train=len(first.train_rows),
         train_ids=[str(i) for i in fits.ids[first.train_rows]],
         calibration={"epochs": tune.epochs, "lr": tune.lr, "batch_size": tune.batch_size},
-        # the 0-100 scale of `w2s score`, refitted: the original's quantiles are of its own training items
-        # under its old branch. These are of every embedded video of the set (their features only, no MOS)
-        train_score_quantiles=np.quantile(scores, np.linspace(0, 1, 101)).tolist(),
-        train_score_quantiles_of=f"the {len(scores)} videos of {labelled.name}",
+        # the 0-100 scale of `w2s score` (w2s.core.scale), refitted: the original's is of its own training
+        # pool under its old branch. This one is of every embedded video of the set, each an ordinary
+        # (clean) video: 50 at the set's median video (their features only, no MOS)
+        score_scale=fit_scale(scores, np.ones(len(scores), dtype=bool), f"the {len(scores)} videos of {labelled.name}"),
     )
+    meta.pop("train_score_quantiles", None)  # an older original's percentiles: not this branch's
     Student(student.backbone_name, first.head, meta=meta, backbone_options=student.backbone_options,
             extras=student.extras, prior=student.prior).save_pretrained(path)
     # loaded as a `student:` teacher loads it; scoring cached features builds no backbone, so this costs little

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from w2s.api import load
 from w2s.core import io
 from w2s.core.errors import W2SError
+from w2s.core.finite import finite_score
+from w2s.core.progress import progress
 from w2s.labelled.set import FAILURE_COLUMNS, LabelledSet
 from w2s.media.decode import read_clip
 from w2s.study.bootstrap import metrics_with_ci
@@ -47,13 +48,14 @@ def video_keys(labelled: LabelledSet) -> list[Key]:
 
 def each_video(keys: list[Key], work: Callable[[str], object], verb: str, name: str,
                errors: dict[Key, str]) -> Iterator[tuple[Key, object]]:
-    """``(key, work(path))`` for each video of ``keys`` as it is done. One that raises is logged and its
-    reason kept in ``errors``, and the others go on (a KeyboardInterrupt, not an Exception, stops them)."""
-    for key in tqdm(keys, desc=f"{verb} {name}", unit="video"):
+    """``(key, work(path))`` for each video of ``keys`` as it is done. One that raises has its reason kept
+    in ``errors`` (shown once, in the failures table; -v logs it as it happens), and the others go on (a
+    KeyboardInterrupt, not an Exception, stops them)."""
+    for key in progress(keys, f"{verb} {name}", "video"):
         try:
             value = work(key[1])
         except Exception as e:  # noqa: BLE001 - one bad video never stops the others; its reason is kept
-            log.warning("cannot %s %s: %s", verb, key[1], e, exc_info=log.isEnabledFor(logging.DEBUG))  # -v: where
+            log.debug("cannot %s %s: %s", verb, key[1], e, exc_info=True)
             errors[key] = str(e) or type(e).__name__
             continue
         yield key, value
@@ -111,10 +113,7 @@ def _check_settings(out: Path, settings: dict) -> None:
 def _score_one(scorer, path: str, sampler, side: int | None) -> float:
     # clip id left at its default (the file stem), as `w2s score` does, so a fragments
     # sampler places its patches the same way and both give the same number
-    score = float(scorer.score(read_clip(path, sampler, max_side=side or None)))
-    if not np.isfinite(score):
-        raise ValueError(f"the model gave a non-finite score ({score})")
-    return score
+    return finite_score(scorer.score(read_clip(path, sampler, max_side=side or None)), path)  # the one rule: w2s.core.finite
 
 
 def _score_missing(scorer, todo: list[Key], done: dict[Key, float], cache_path: Path, sampler, side: int | None,
@@ -165,6 +164,7 @@ def evaluate_model(
     n_boot: int = 1000,
     seed: int = 0,
     scorer=None,
+    device: str = "auto",
 ) -> dict:
     """Score every video of ``labelled`` with ``model`` and write scores, failures and metrics to ``out``.
 
@@ -172,11 +172,12 @@ def evaluate_model(
     takes it (``scorer``, if given, scores in its place: anything with ``.score(clip)``); frames are
     sampled as ``w2s score`` samples them (``sampler_spec`` and ``max_side`` override the student's
     saved ones). A rerun on the same ``out`` reuses every score in the cache and scores only the rest;
-    videos that failed are tried again. Returns the dict written to ``metrics.json``.
+    videos that failed are tried again. ``device``: where the model runs (:func:`w2s.core.device.resolve_device`).
+    Returns the dict written to ``metrics.json``.
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    loaded = load(model, sampler=sampler_spec, max_side=max_side)  # reads frames as `w2s score` does
+    loaded = load(model, device=device, sampler=sampler_spec, max_side=max_side)  # reads frames as `w2s score` does
     sampler, side = loaded.sampler, loaded.max_side
     _check_settings(out, {"model": model, "sampler": sampler.spec(), "max_side": side})
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from w2s.core import io
 from w2s.core.errors import W2SError
+from w2s.core.progress import progress
 from w2s.labelled.set import LabelledSet
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def export_vmaf_proxy(run: str | Path, out: str | Path | None = None) -> Path:
     distortions = make_distortions({f: ladders[f] for f in sorted(set(items.family))})
     (out / "videos").mkdir(parents=True, exist_ok=True)
     lines = []
-    for video_id, rows in tqdm(items.groupby("video_id", sort=True), desc="vmaf proxy", unit="video"):
+    for video_id, rows in progress(items.groupby("video_id", sort=True), "vmaf proxy", "video"):
         clip = None
         for row in rows.itertuples():
             name = f"{row.item_id.replace('#', '__').replace('@', '_')}.mkv"

@@ -89,7 +89,8 @@ class SharedEmbedding:
     of R rounds runs the backbone R times per video. The cache is per set, so memory grows with the
     set's size (about 16 KB a video for the quickstart's 4,140 features), not with the rounds."""
 
-    def __init__(self):
+    def __init__(self, device: str = "cpu"):
+        self.device = device  # where the students embed (and their prior's teachers run)
         self.perception = {}  # (backbone, options, extras) -> the first student's built backbone
         self.cache = {}  # (perception key, prior, source file) -> (features, base + prior)
 
@@ -102,6 +103,7 @@ class SharedEmbedding:
         from teachers import make_teacher
 
         student = Student.from_pretrained(student_dir, make_teacher=make_teacher)
+        student.place(self.device)
         perception_key = json.dumps([student.backbone_name, student.backbone_options, student.extras], sort_keys=True)
         if perception_key in self.perception:
             student.share_backbone(self.perception[perception_key])  # same weights: the frozen part is shared
@@ -122,10 +124,13 @@ class SharedEmbedding:
 
 
 def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int = 1000, seed: int = 0,
-          out: str | Path | None = None) -> Path:
+          out: str | Path | None = None, device: str = "auto") -> Path:
     """Score and measure every model of ``run`` on every set; write the tables, plots and report to
-    ``out`` (default ``RUN/study``)."""
+    ``out`` (default ``RUN/study``). Every model scores on ``device`` (:func:`w2s.core.device.resolve_device`)."""
+    from w2s.core.device import resolve_device
     from w2s.run.context import open_run
+
+    device = str(resolve_device(device))
 
     run = Path(run)
     ctx = open_run(run)
@@ -134,7 +139,7 @@ def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int 
     out = Path(out) if out else ctx.folder.study
     rows, per_video = [], {}
     for name, labelled in datasets:
-        shared = SharedEmbedding()
+        shared = SharedEmbedding(device)
         scores = {}
         for model in models:
             # teachers see frames as the run's label stage gave them; a student reads its own saved sampling
@@ -143,19 +148,21 @@ def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int 
             folder = out / name / slug(model.name)
             if model.kind == "student":
                 options["scorer"] = shared.scorer(model.spec)
-            evaluate_model(model.spec, labelled, folder, n_boot=n_boot, seed=seed, **options)
+            evaluate_model(model.spec, labelled, folder, n_boot=n_boot, seed=seed, device=device, **options)
             scores[model.name] = pd.read_parquet(folder / "scores.parquet")
         table = _joined(scores)
         teacher_names = [m.name for m in models if m.kind == "teacher"]
         table[ENSEMBLE] = ensemble.of_scores({t: table[t].to_numpy() for t in teacher_names})
         table.loc[table[teacher_names].isna().all(axis=1), ENSEMBLE] = np.nan  # no teacher scored it
-        per_video[name] = table
+        ordered = [*models[: len(teacher_names)], Model(ENSEMBLE, "ensemble"), *models[len(teacher_names):]]
+        table["compared"] = compared_videos(table, [m.name for m in ordered], name)
         io.write_parquet(table, out / name / "scores.parquet")
-        for model in [*models[: len(teacher_names)], Model(ENSEMBLE, "ensemble"), *models[len(teacher_names):]]:
-            m = metrics_with_ci(table[model.name], table.target, n_boot=n_boot, seed=seed)
+        per_video[name] = table[table.compared].reset_index(drop=True)  # gains and plots: the same videos
+        dropped = int((~table.compared).sum())
+        for model in ordered:
+            m = metrics_with_ci(per_video[name][model.name], per_video[name].target, n_boot=n_boot, seed=seed)
             rows.append({"dataset": name, "model": model.name, "kind": model.kind, "round": model.round, **m,
-                         "left_out": len(labelled.failures) + int(table[model.name].isna().sum()) if model.kind != "ensemble"
-                         else len(labelled.failures) + int(table[teacher_names].isna().all(axis=1).sum())})
+                         "dropped": dropped, "left_out": len(labelled.failures) + dropped})
     summary = pd.DataFrame(rows)
     io.write_parquet(summary, out / "summary.parquet")
     gains = _gains(summary, per_video, n_boot, seed)
@@ -164,6 +171,21 @@ def study(run: str | Path, datasets: list[tuple[str, LabelledSet]], n_boot: int 
     report = out / "report.md"
     io.write_text(_report(run, summary, gains, plots, dict(datasets)), report)
     return report
+
+
+def compared_videos(table: pd.DataFrame, names: list[str], set_name: str) -> pd.Series:
+    """Which videos every model scored: all of them are measured on these, so a model that fails on
+    the hard videos is not ranked on an easier set than the others. The rest are dropped, and the log
+    says how many. A model that scored no video at all is no part of the rule (it would empty the
+    comparison); its row is empty."""
+    scored = table[names].notna()
+    counted = [n for n in names if scored[n].any()]
+    compared = scored[counted].all(axis=1) if counted else pd.Series(False, index=table.index)
+    if (~compared).any():
+        log.warning("%s: %d of %d videos dropped: not every model could score them (reasons in each model's "
+                    "failures.parquet); every model is measured on the other %d", set_name, int((~compared).sum()),
+                    len(table), int(compared.sum()))
+    return compared
 
 
 def _joined(scores: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -227,14 +249,16 @@ def _fmt_ci(row) -> str:
 
 def _report(run: Path, summary: pd.DataFrame, gains: pd.DataFrame, plots: list[Path], sets: dict) -> str:
     intro = ("SRCC with 95% bootstrap CI (videos resampled), KRCC, and PLCC / RMSE after the 4-parameter "
-             "logistic fit; n: videos scored; left out: label rows or videos that could not be used "
-             "(reasons in `study/SET/MODEL/failures.parquet`). Full-reference teachers are left out: a "
-             "human-rated set gives no clean original to compare with.")
+             "logistic fit; n: videos scored, the same videos for every model (those every model could "
+             "score); dropped: videos some model could not score; left out: those and the label rows that "
+             "could not be used (reasons in `study/SET/MODEL/failures.parquet`). Full-reference teachers "
+             "are left out: a human-rated set gives no clean original to compare with.")
     lines = [f"# Study: {run.name} against human-rated sets", "", intro, ""]
     for name, s in summary.groupby("dataset", sort=False):
         labelled = sets[name]
         about = [labelled.name] if labelled.name != name else []
-        about += [f"{len(labelled)} videos", f"{len(labelled.failures)} label rows left out", f"scores: {labelled.score_name}"]
+        about += [f"{len(labelled)} videos", f"{len(labelled.failures)} label rows left out",
+                  f"{s.dropped.iloc[0]} dropped (not scored by every model)", f"scores: {labelled.score_name}"]
         lines += [f"## {name} ({', '.join(about)})", ""]
         if labelled.score_name == "VMAF proxy":
             lines += [("VMAF of the run's held-out codec variants against their clean clips: a full-reference "

@@ -58,3 +58,15 @@ class ScoringBackbone(MeanBackbone):
 
     def embed_with_base(self, clip) -> tuple[torch.Tensor, float]:
         return self.embed(clip), float(clip.frames.mean() * 10)
+
+
+class NaNTeacher(TeacherBase):
+    """``double:STEM`` — a test double: NaN for the clip whose id (a file's stem) is STEM, as a real
+    model answers an all-black clip it cannot rate; the mean brightness for every other clip.
+    Tests register the family (``TEACHER_FAMILIES._table["double"] = "w2s.testing.doubles:NaNTeacher"``)."""
+
+    def __init__(self, stem: str):
+        self.name, self.stem = f"double:{stem}", stem
+
+    def score(self, clip) -> float:
+        return float("nan") if clip.id == self.stem else float(clip.frames.mean())
