@@ -62,3 +62,11 @@ def test_too_small_abstains_and_bad_names_are_refused():
         make_teacher("niqe:koniq")
     with pytest.raises(W2SError, match="patch must be an even number of pixels >= 16, got 7"):
         make_teacher("niqe:pristine", patch=7)
+
+
+def test_the_listing_says_it_runs_here(capsys):
+    from w2s.cli import main
+
+    assert main(["list", "teachers"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "niqe:pristine" in line)
+    assert row.split("│")[2].strip() == "yes"

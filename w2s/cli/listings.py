@@ -83,6 +83,8 @@ NAMED = {"classic": ("teachers.classic", "METRICS"), "fr": ("teachers.full_refer
 # python packages a weight-free teacher imports beyond torch (``fr:*``: every name of the family)
 PACKAGES = {"classic:brisque": ("brisque", "cv2"), "fr:*": ("pyiqa",)}
 FR_NOTE = "full-reference, in a run only: "
+# families that need no weight file and no extra package: they run wherever w2s does
+WEIGHT_FREE = {"redistort", "niqe"}
 
 
 def _teachers_table(show_all: bool):
@@ -98,7 +100,7 @@ def _teachers_table(show_all: bool):
     for family in TEACHER_FAMILIES.names():
         if family not in NAMED:  # a family named by a path or an id: its pattern, and what it is
             usage, about = TEACHER_FAMILIES.describe(family)
-            patterns.append((usage, "", about))
+            patterns.append((usage, "yes" if family in WEIGHT_FREE else "", about))
         for name, note in _names_of(family).items():
             missing = [p for p in PACKAGES.get(name, PACKAGES.get(f"{family}:*", ())) if not _installed(p)]
             here.append((name, "no" if missing else "yes",
