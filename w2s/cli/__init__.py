@@ -122,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--vmaf-proxy", action="store_true",
                     help="add the run's held-out codec variants with VMAF as the score (a full-reference proxy, not MOS)")
     st.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
-                    help="a label-file option for one set, e.g. mine.mos_column=MOS (a generic CSV needs its columns)")
+                    help="a label-file option for one set, e.g. mine.mos_column=MOS (columns with usual names, e.g. file and mos, are found without one)")
     st.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the CIs")
     _device_option(st)
     st.set_defaults(func=cmd_study)
