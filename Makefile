@@ -30,5 +30,5 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/label.py
 
-clean:
-	rm -rf $(VENV) runs
+clean:  # what `make setup` and `make demo` made; other runs in runs/ stay
+	rm -rf $(VENV) runs/quickstart

@@ -166,3 +166,14 @@ def test_load_is_in_dir_w2s_without_importing_torch():
     code = "import sys, w2s; d = dir(w2s); assert 'load' in d and 'Scorer' in d, d; assert 'torch' not in sys.modules"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_make_clean_removes_only_what_setup_and_demo_made():
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("make") is None:
+        pytest.skip("no make on this machine")
+    repo = Path(__file__).resolve().parents[1]
+    dry = subprocess.run(["make", "-n", "clean"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    assert dry.split() == ["rm", "-rf", ".venv", "runs/quickstart"]  # a researcher's other runs stay
