@@ -2,6 +2,7 @@
 a short `w2s list teachers`, and `load` in dir(w2s)."""
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 
@@ -175,5 +176,10 @@ def test_make_clean_removes_only_what_setup_and_demo_made():
     if shutil.which("make") is None:
         pytest.skip("no make on this machine")
     repo = Path(__file__).resolve().parents[1]
-    dry = subprocess.run(["make", "-n", "clean"], cwd=repo, capture_output=True, text=True, check=True).stdout
+    # Under `make test` this runs inside a make: without its variables and with
+    # --no-print-directory, the dry run prints only the recipe.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    dry = subprocess.run(
+        ["make", "--no-print-directory", "-n", "clean"], cwd=repo, env=env, capture_output=True, text=True, check=True
+    ).stdout
     assert dry.split() == ["rm", "-rf", ".venv", "runs/quickstart"]  # a researcher's other runs stay
