@@ -221,15 +221,47 @@ def _item(i: int, x) -> str:
     return f"item {i} of the list ({x})" if isinstance(x, (str, Path)) else f"item {i} of the list"
 
 
+def prior_student(path: str | Path) -> str:
+    """The prior student a standalone student was distilled from (``student.standalone``: it is saved
+    beside it, ``round_XX/student_prior``); a student that has its prior already is itself.
+
+    >>> prior_student("runs/none/round_00/student")
+    Traceback (most recent call last):
+    ...
+    w2s.core.errors.W2SError: runs/none/round_00/student is no saved student (no config.json in it): the prior student is asked of a student folder, e.g. runs/NAME/round_02/student
+    """
+    import json
+
+    spec = str(path)
+    folder = Path(spec.removeprefix("student:"))
+    config = folder / "config.json"
+    if not config.is_file():
+        raise W2SError(f"{folder} is no saved student (no config.json in it): the prior student is asked of a "
+                       "student folder, e.g. runs/NAME/round_02/student")
+    saved = json.loads(config.read_text())
+    if saved.get("prior"):
+        return spec  # it scores with its teachers' prior already
+    source = (saved.get("meta") or {}).get("standalone")
+    if not source:
+        raise W2SError(f"{folder} was trained without a teachers' prior (student.prior: none), so it has no prior "
+                       "student; score with it as it is")
+    prior = folder.parent / source["distilled_from"]
+    if not (prior / "config.json").is_file():
+        raise W2SError(f"{folder} is a standalone student distilled from {prior}, which is not there (copy the round's "
+                       "student_prior folder beside it)")
+    return str(prior)
+
+
 def load(name_or_path: str | Path, device: str | None = "auto", sampler: dict | None = None,
-         max_side: int | None = None) -> Scorer:
+         max_side: int | None = None, prior: bool = False) -> Scorer:
     """A scorer for a saved student folder or a teacher name, on ``device`` (``auto``: the GPU when
     torch sees one, else the CPU; or ``cpu``, ``cuda``, ``cuda:N``, ``mps``).
 
     Files are read with the student's own frame sampling (``sampler``,
     ``max_side`` saved with it), or 8 uniform frames at full size for a
     teacher; ``sampler`` (e.g. ``{"name": "uniform", "num_frames": 16}``) and
-    ``max_side`` override that.
+    ``max_side`` override that. ``prior=True``: for a run's standalone student (``student.standalone``),
+    the prior student saved beside it (:func:`prior_student`), which runs its teachers on every file.
 
     >>> import w2s
     >>> w2s.load("pyiqa:no_such_metric")  # doctest: +ELLIPSIS
@@ -244,7 +276,7 @@ def load(name_or_path: str | Path, device: str | None = "auto", sampler: dict | 
     from teachers import make_teacher, teacher_class
 
     device = check_device(device)
-    spec = str(name_or_path)
+    spec = prior_student(name_or_path) if prior else str(name_or_path)
     path = Path(spec.removeprefix("student:"))
     if path.is_dir() or spec.startswith("student:"):
         from teachers.student_teacher import StudentTeacher
@@ -259,7 +291,7 @@ def load(name_or_path: str | Path, device: str | None = "auto", sampler: dict | 
                 "prior": student.prior.teachers if student.prior else [], "round": info.get("round"),
                 "run": info.get("run"), "sampler": sampler or saved_sampler,
                 "max_side": max_side if max_side is not None else saved_side,
-                "trainable_share": info.get("trainable_share")}
+                "trainable_share": info.get("trainable_share"), "standalone": bool(info.get("standalone"))}
         return Scorer(spec, model, meta["sampler"], meta["max_side"], saved_scale(info), meta)
     if ":" not in spec:
         raise W2SError(f"{spec!r} is neither a student folder (no such folder) nor a teacher name like pyiqa:piqe "

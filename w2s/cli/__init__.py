@@ -87,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("--out", required=True,
                    help="the table to write: a .csv or .parquet file (rows are saved as they come in "
                         "OUT.partial.jsonl; a rerun with the same --out scores only what is not in it yet)")
+    c.add_argument("--prior", action="store_true",
+                   help="a run's standalone student (student.standalone): score with the prior student saved beside "
+                        "it (round_XX/student_prior), which runs its teachers on every file")
     _device_option(c)
     c.set_defaults(func=cmd_score)
 

@@ -92,10 +92,12 @@ def cmd_samples(args) -> int:
 
 
 def cmd_score(args) -> int:
+    from w2s.api import prior_student
     from w2s.score import check_out, score_paths, write_scores
 
     out = check_out(args.out)  # before any work: a bad --out must not cost a night of scoring
-    df = score_paths(args.model, args.inputs, device=args.device, column=args.column, out=out)
+    model = prior_student(args.model) if getattr(args, "prior", False) else args.model
+    df = score_paths(model, args.inputs, device=args.device, column=args.column, out=out)
     write_scores(df, out)  # whole or not at all; the rows were saved as they came (OUT.partial.jsonl)
     failed = (df.status != "ok").sum()
     code = show_failures(df[df.status != "ok"], "path", "error", args.out)

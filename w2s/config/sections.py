@@ -169,6 +169,13 @@ class StudentConfig:
         "teachers", "the base the calibration branch corrects, besides a VLM's own score: none, or `teachers` (the round-0 "
         "reliability-weighted ensemble of the configured no-reference teachers; the student keeps their view where "
         "its pairs are silent, and runs them when it scores a file)")
+    standalone: bool = opt(
+        False, "with prior: teachers, after each round distil prior + branch into one branch of the same shape on the "
+        "student's own features (the project's fidelity loss on pairs of pool items, the prior student's score "
+        "differences as targets), saved as round_XX/student (scores with no teacher; row `standalone rK` of the "
+        "evaluation) with the prior student beside it in round_XX/student_prior (`w2s score --prior`, "
+        "`w2s.load(path, prior=True)`). Off: on the quickstart the distilled student ranks VMAF at 0.63 against the "
+        "prior student's 0.90 (README, students)")
     hidden: int = opt(128, "calibration branch: hidden width (0: linear); for head: quality_prompts, the shared "
                       "adapter's bottleneck", at_least(0))
     dropout: float = opt(0.1, "calibration branch: dropout", within(0, 1, open_high=True))

@@ -11,6 +11,8 @@ runs/NAME/
                           train_state/ (while the student trains: its last checkpoint)
                           oof.parquet (the student's out-of-fold scores of the pool) eval/
                           comparative/ (student.kind: comparative: LoRA adapter, anchors, config)
+                          student_prior/ distil_log.json distil_state/ (student.standalone: the prior
+                          student, and student/ its distillation, which scores with no teacher)
 ```
 
 Every file is written under a temporary name and renamed when complete
@@ -49,6 +51,18 @@ class RoundFolder:
     @property
     def student(self) -> Path:
         return self.root / "student"
+
+    @property
+    def student_prior(self) -> Path:  # student.standalone: the student with its teachers' prior, distilled into student/
+        return self.root / "student_prior"
+
+    @property
+    def distil_state(self) -> Path:  # student.standalone: the distillation's last checkpoint; removed once student/ is written
+        return self.root / "distil_state"
+
+    @property
+    def distil_log(self) -> Path:
+        return self.root / "distil_log.json"
 
     @property
     def comparative(self) -> Path:  # the comparative student (student.kind: comparative)

@@ -32,6 +32,7 @@ from w2s.run.panel import TeacherPanel
 from w2s.run.pool import label_split, write_failures
 from w2s.run.round import (
     build_pairs,
+    distil_student,
     evaluate_round,
     load_head,
     results_table,
@@ -119,10 +120,18 @@ def train_rounds(ctx: Context, pool: Labels, evalset: Labels | None = None, on_r
         log.info("round %d: %d pairs (%s)", k, len(pairs), pairs.source.value_counts().to_dict())
         if stop_after == f"pairs:{k}":
             return None
-        heads.append(ctx.cached(files.student, lambda: train_student(pool, pairs, config, k, ctx.accelerator,
-                                                                     checkpoint=files.train_state),
+        standalone = config.student.standalone and pool.prior is not None
+        # with student.standalone the prior student is saved beside the round's student, which is its distillation
+        heads.append(ctx.cached(files.student_prior if standalone else files.student,
+                                lambda: train_student(pool, pairs, config, k, ctx.accelerator, checkpoint=files.train_state),
                                 lambda head, path: save_student(ctx, head, pool, k, path), load_head))
         others = comparative_round(ctx, pool, pairs, panel, evalset, k) if config.student.kind == "comparative" else {}
+        if standalone:
+            alone = ctx.cached(files.student, lambda: distil_student(pool, heads[-1], pairs, config, k, ctx.accelerator,
+                                                                     checkpoint=files.distil_state),
+                               lambda head, path: save_student(ctx, head, pool, k, path, distilled=True), load_head)
+            if evalset is not None:
+                others[f"standalone r{k}"] = score_labels(alone, evalset)
         results = None
         if evalset is not None:
             results = ctx.cached(files.metrics, lambda: evaluate_round(evalset, heads, panel, weak, config, files.eval,

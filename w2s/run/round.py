@@ -6,6 +6,7 @@ together; nothing here reads or writes the run folder except through the context
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +60,49 @@ def train_student(pool: Labels, pairs: pd.DataFrame, config: RunConfig, k: int, 
     return head
 
 
-def save_student(ctx, head, pool: Labels, k: int, path: Path) -> None:
+DISTIL_SEED = 7919  # added to the round's seed: the distillation's pairs, init and order differ from the training's
+
+
+def distil_pairs(pool: Labels, scores: np.ndarray, n: int, seed: int) -> pd.DataFrame:
+    """``n`` seeded pairs of distinct pool items (clean clips and variants alike), each labelled with
+    the probability the prior student's ``scores`` give it under the trainer's own Thurstone model,
+    ``Phi((s_a - s_b) / sqrt 2)``: a branch that scores exactly as the prior student has zero loss."""
+    from scipy.special import ndtr
+
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, len(scores), n), rng.integers(0, len(scores), n)
+    keep = a != b
+    a, b = a[keep], b[keep]
+    ids = pool.items.item_id.to_numpy()
+    p = ndtr((scores[a] - scores[b]) / np.sqrt(2.0)).astype(np.float32)
+    return pd.DataFrame({"a": ids[a], "b": ids[b], "p": p, "source": "distil"})
+
+
+def distil_student(pool: Labels, head, pairs: pd.DataFrame, config: RunConfig, k: int, accelerator,
+                   checkpoint: Path | None = None):
+    """The round-k standalone student (``student.standalone``): one branch of the prior student's shape on
+    the same features, trained by the round's loss and schedule on as many pairs as the round's
+    training had (:func:`distil_pairs`), with no prior in its base; it scores with no teacher."""
+    scores = score_labels(head, pool)
+    seed = config.seed + k + DISTIL_SEED
+    train = replace(config.train, shares=None)  # one source: every pair weighs the same
+    own = pool.with_prior(None)  # the backbone's own score (0 for a CNN) is the only base
+    student, history = train_head(own.features, distil_pairs(pool, scores, len(pairs), seed), own.index,
+                                  config.student, train, seed, accelerator, norm_rows=np.arange(len(own.items)),
+                                  base=own.base, blocks=own.blocks, checkpoint=checkpoint)
+    student.history = history
+    student.prior = None
+    return student
+
+
+def save_student(ctx, head, pool: Labels, k: int, path: Path, distilled: bool = False) -> None:
     """Write the round-k student (``ctx``: the run's :class:`w2s.run.context.Context`), after its
-    training log; the training checkpoint it supersedes is removed."""
+    training log; the training checkpoint it supersedes is removed. ``distilled``: the standalone
+    student (:func:`distil_student`), whose log and checkpoint are the distillation's."""
     from students.student import Student
 
     config = ctx.config
+    files = ctx.folder.round(k)
     clean = (pool.items.family == "").to_numpy()
     meta = {
         "trainable_share": sum(p.numel() for p in head.parameters()) / ctx.backbone_info["parameters"],
@@ -78,12 +116,14 @@ def save_student(ctx, head, pool: Labels, k: int, path: Path) -> None:
         "score_scale": fit_scale(score_labels(head, pool), clean,
                                  f"the {clean.sum()} clean clips of the training pool ({config.pool.source})"),
     }
+    if distilled:
+        meta["standalone"] = {"distilled_from": files.student_prior.name}
     # the log first: the student's folder is what marks the training done (a kill between the two
     # must not leave a student without its log)
     io.write_json({"epoch_loss": head.history, "num_processes": ctx.accelerator.num_processes},
-                  ctx.folder.round(k).train_log)
+                  files.distil_log if distilled else files.train_log)
     Student.from_config(config.student, head, meta=meta, prior=head.prior).save_pretrained(path)
-    shutil.rmtree(ctx.folder.round(k).train_state, ignore_errors=True)
+    shutil.rmtree(files.distil_state if distilled else files.train_state, ignore_errors=True)
 
 
 def write_card(ctx, k: int, metrics: dict | None, pool_items: pd.DataFrame | None = None) -> None:
