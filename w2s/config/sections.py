@@ -174,7 +174,7 @@ class StudentConfig:
         "student's own features (the project's fidelity loss on pairs of pool items, the prior student's score "
         "differences as targets), saved as round_XX/student (scores with no teacher; row `standalone rK` of the "
         "evaluation) with the prior student beside it in round_XX/student_prior (`w2s score --prior`, "
-        "`w2s.load(path, prior=True)`). Off: on the quickstart the distilled student ranks VMAF at 0.63 against the "
+        "`w2s.load(path, prior=True)`). Off: on the quickstart the distilled student ranks VMAF at 0.54 against the "
         "prior student's 0.90 (README, students)")
     hidden: int = opt(128, "calibration branch: hidden width (0: linear); for head: quality_prompts, the shared "
                       "adapter's bottleneck", at_least(0))
