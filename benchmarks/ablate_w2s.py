@@ -42,9 +42,11 @@ LABELS = [
 ]
 NSS_DIM = 32
 
-# cumulative: each lever keeps the ones above it; the last is the quickstart now
+# cumulative: each lever keeps the ones above it; the last is the quickstart now. The defaults are the
+# quickstart's recipe, so the baseline names the value each later lever changes, as it was before issue 9
 LEVERS = {
-    "baseline": [],
+    "baseline": ["teachers=[pyiqa:piqe, pyiqa:entropy]", "pairs.ensemble=equal", "student.prior=none",
+                 "pairs.fr_scope=any", "pairs.student_votes=both"],
     "fr_teachers": [f"teachers=[pyiqa:piqe, pyiqa:entropy, {FR}]"],
     "reliability_2axis": ["pairs.ensemble=reliability"],
     "teacher_prior": ["student.prior=teachers"],
@@ -109,6 +111,17 @@ def row(name: str, folder: RunFolder, rounds: int) -> dict:
     return out
 
 
+def lever_settings() -> dict[str, list[str]]:
+    """Each lever's and alternative's overrides of the quickstart config, levers cumulative (later wins)."""
+    settings, overrides = {}, []
+    for name, extra in LEVERS.items():
+        overrides = overrides + extra
+        settings[name] = overrides
+    for name, (base, extra) in ALTERNATIVES.items():
+        settings[name] = settings[base] + extra
+    return settings
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("levers", nargs="*", help=f"run up to these levers (default all): {', '.join(LEVERS)}")
@@ -123,12 +136,7 @@ def main(argv=None) -> int:
         return 2
     accelerator = default_accelerator()
     wanted = args.levers or [*LEVERS, *ALTERNATIVES]
-    settings, overrides = {}, []
-    for name, extra in LEVERS.items():
-        overrides = overrides + extra
-        settings[name] = overrides
-    for name, (base, extra) in ALTERNATIVES.items():
-        settings[name] = settings[base] + extra
+    settings = lever_settings()
     rows = []
     for name in [n for n in settings if n in wanted]:
         slug = f"{name}_lofo-{args.lofo}"

@@ -67,3 +67,29 @@ def test_the_check_finds_an_unexplained_change_and_a_stale_reason(tmp_path):
     assert departures(path) == ([], [])
     path.write_text("name: c\n# recipe: student.prior differs because it once did\n")
     assert departures(path) == ([], ["student.prior"])
+
+
+def _ablation():
+    import importlib.util
+
+    path = CONFIGS.parent / "benchmarks" / "ablate_w2s.py"
+    spec = importlib.util.spec_from_file_location("ablate_w2s", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_ablation_lever_changes_the_run_it_builds_on():
+    # the defaults are the quickstart's recipe, so a lever that only restates a default measures nothing:
+    # the baseline must start from the recipe before the levers, and each lever must move its own key
+    ablation = _ablation()
+    settings = ablation.lever_settings()
+    configs = {name: load_config(ablation.QUICKSTART, settings[name]) for name in ablation.LEVERS}
+    names = list(ablation.LEVERS)
+    recipe_keys = [*RECIPE, "teachers"]
+    for before, after in zip(names, names[1:]):
+        moved = [key for key in recipe_keys if value(configs[before], key) != value(configs[after], key)]
+        assert moved, f"lever {after!r} changes nothing on {before!r}"
+    assert value(configs["baseline"], "teachers") == ["pyiqa:piqe", "pyiqa:entropy"]
+    last = configs[names[-1]]
+    assert {key: value(last, key) for key in RECIPE} == RECIPE
