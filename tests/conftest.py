@@ -39,7 +39,7 @@ rounds: 2
 teachers: [pyiqa:piqe, pyiqa:entropy]
 distortions: {{blur: [1.0, 3.0], darken: [0.6, 0.3], noise: [0.02, 0.08]}}
 pool: {{source: {train}, limit: 4, max_side: 96, sampler: {{name: uniform, num_frames: 2}}}}
-pairs: {{teacher_pairs: 400, ensemble: equal, fr_scope: any, student_votes: both}}
+pairs: {{teacher_pairs: 400, clean_pairs: 0, ensemble: equal, fr_scope: any, student_votes: both}}
 hard_cases: {{folds: 2, teacher: 40, candidates: 400}}
 student: {{prior: none}}
 train: {{epochs: 4, batch_size: 128}}

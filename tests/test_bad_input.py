@@ -167,7 +167,7 @@ rounds: 1
 teachers: [pyiqa:piqe, pyiqa:entropy]
 distortions: {{blur: [3.0]}}
 pool: {{source: {pool}, max_side: 64, sampler: {{name: uniform, num_frames: 2}}}}
-pairs: {{teacher_pairs: 100}}
+pairs: {{teacher_pairs: 100, clean_pairs: 0}}
 hard_cases: {{folds: 2, teacher: 10, candidates: 100}}
 train: {{epochs: 2, batch_size: 64}}
 eval: {{source: none}}

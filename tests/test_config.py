@@ -16,7 +16,8 @@ def write(tmp_path, text):
 
 def test_quickstart_config_loads():
     config = load_config("configs/quickstart.yaml")
-    assert config.rounds >= 2 and config.teachers == ["pyiqa:piqe", "pyiqa:entropy", "fr:psnr", "fr:gmsd", "fr:nlpd"]
+    assert config.rounds >= 2 and config.teachers == ["pyiqa:piqe", "pyiqa:entropy", "niqe:pristine", "classic:brisque",
+                                                      "classic:sharpness", "fr:psnr", "fr:gmsd", "fr:nlpd"]
     assert not set(config.eval.ood) & set(config.distortions)
     # the levers benchmarks/ablate_w2s.py chose on the training pool (README: "Keeping what the teachers know")
     assert config.pairs.ensemble == "reliability" and config.pairs.fr_pairs > 0 and config.eval.lofo == "first"

@@ -10,10 +10,13 @@ from w2s.config import RunConfig, load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-# the levers benchmarks/ablate_w2s.py measured, and the training settings they were measured with
+# the levers benchmarks/ablate_w2s.py measured, the teachers and pairs chosen on the dev photos (README: "Real human
+# opinion"), and the training settings they were measured with
 RECIPE = {
-    "teachers": ["pyiqa:piqe", "pyiqa:entropy", "fr:psnr", "fr:gmsd", "fr:nlpd"],
-    "pairs.teacher_pairs": 20000,
+    "teachers": ["pyiqa:piqe", "pyiqa:entropy", "niqe:pristine", "classic:brisque", "classic:sharpness",
+                 "fr:psnr", "fr:gmsd", "fr:nlpd"],
+    "pairs.teacher_pairs": 60000,
+    "pairs.clean_pairs": 20000,
     "pairs.fr_pairs": 20000,
     "pairs.fr_scope": "within",
     "pairs.student_votes": "within",

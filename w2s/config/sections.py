@@ -7,7 +7,7 @@ types alone cannot make (ranges, keys that depend on each other) are in
 :meth:`RunConfig.validate`.
 
 The defaults are the best measured recipe (``configs/quickstart.yaml``, README:
-"Keeping what the teachers know"); ``tests/test_recipe_defaults.py`` checks that every
+"Keeping what the teachers know" and "Real human opinion"); ``tests/test_recipe_defaults.py`` checks that every
 shipped config keeps them or says why not.
 """
 
@@ -69,14 +69,14 @@ class PoolConfig:
 class PairsConfig:
     """Which pairs are drawn, and how the teachers' votes on them are combined."""
 
-    teacher_pairs: int = opt(20000, "random teacher pairs drawn (seeded) among all training items, clean and distorted",
+    teacher_pairs: int = opt(60000, "random teacher pairs drawn (seeded) among all training items, clean and distorted",
                              at_least(0))
     ensemble: Literal["equal", "reliability"] = opt(
         "reliability", "how teachers are combined: `equal` weights, or `reliability`: on two axes, measured without MOS "
         "(w2s/run/reliability.py): within content (accuracy on the known-order distortion pairs) labels pairs of one "
         "content, across contents (agreement with the full-reference consensus on variants and the others' consensus "
         "on clean clips) labels pairs of two contents; a recycled student earns its weight on both, out of fold")
-    clean_pairs: int = opt(0, "random pairs of two clean clips (two contents), labelled by the teachers like "
+    clean_pairs: int = opt(20000, "random pairs of two clean clips (two contents), labelled by the teachers like "
                            "teacher_pairs; teacher_pairs draws among all items, most of them variants, so a pool of "
                            "N contents and V variants each gives clean pairs about 1/(V+1)^2 of its draws", at_least(0))
     fr_pairs: int = opt(20000, "random pairs among distorted variants (any contents and families) labelled by the "
@@ -264,7 +264,8 @@ class RunConfig:
     seed: int = opt(0, "seeds every random draw (distortion parameters, pairs, folds, training)", at_least(0))
     rounds: int = opt(2, "weak-to-strong rounds: round 0 learns from the teachers, each later round also from the "
                       "previous round's student and its hard cases; raise it and rerun to continue a finished run", at_least(1))
-    teachers: list = opt(["pyiqa:piqe", "pyiqa:entropy", "fr:psnr", "fr:gmsd", "fr:nlpd"], TEACHERS_HELP)
+    teachers: list = opt(["pyiqa:piqe", "pyiqa:entropy", "niqe:pristine", "classic:brisque", "classic:sharpness",
+                          "fr:psnr", "fr:gmsd", "fr:nlpd"], TEACHERS_HELP)
     teacher_only: dict = opt({}, "families whose variants only the teachers label (no distortion pairs): the student "
                              "learns the teachers' view of artefacts beyond the distortion pairs; {family: ladder or "
                              "null}")
