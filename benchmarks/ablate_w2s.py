@@ -6,9 +6,10 @@ One label stage holds everything any lever needs (the quickstart's pool and
 held-out set, labelled by piqe, entropy, the cross-content teachers niqe,
 brisque and sharpness and the full-reference teachers psnr, gmsd and nlpd,
 with teacher-only variants and NSS features); it is made once with
-`w2s run --stop-after evalset` (the command is printed when it is missing). Every lever is then a run of its own whose label stage is linked
-from it (features without the NSS columns where the lever has none), so the
-levers differ only in what they change. Each prints a row: held-out ID, OOD
+`w2s run --stop-after evalset` (the command is printed when it is missing).
+Every lever is then a run of its own whose label stage is linked from it
+(features without the NSS columns where the lever has none), so the levers
+differ only in what they change. Each prints a row: held-out ID, OOD
 and VMAF SRCC for round 0 and the last round, and leave-one-family-out on the
 training pool (mean over families, worst family, families ranked backwards
 while the best no-reference teacher ranks them forwards) for the students it

@@ -69,8 +69,8 @@ def tiny_config(out, **pairs) -> RunConfig:
         teachers=["table:good", "table:weak"],
         distortions={f: None for f in FAMILIES},
         # pinned: the pool was built for equal weights and no prior, not the defaults' recipe
-        pairs=PairsConfig(**{"teacher_pairs": 300, "clean_pairs": 0, "ensemble": "equal", "fr_scope": "any", "student_votes": "both",
-                             **pairs}),
+        pairs=PairsConfig(**{"teacher_pairs": 300, "clean_pairs": 0, "ensemble": "equal", "fr_scope": "any",
+                             "student_votes": "both", **pairs}),
         student=StudentConfig(hidden=0, dropout=0.0, motion=False, prior="none"),
         train=TrainConfig(epochs=10, batch_size=64, lr=0.05),
         eval=EvalConfig(source="none", lofo="first"),

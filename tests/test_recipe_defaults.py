@@ -1,6 +1,7 @@
 """The defaults are the best measured recipe (configs/quickstart.yaml; README: "Keeping what the teachers
 know"), and every shipped config keeps it or says, on a `# recipe: KEY differs because ...` line, why not."""
 
+import itertools
 import re
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_every_ablation_lever_changes_the_run_it_builds_on():
     configs = {name: load_config(ablation.QUICKSTART, settings[name]) for name in ablation.LEVERS}
     names = list(ablation.LEVERS)
     recipe_keys = [*RECIPE, "teachers"]
-    for before, after in zip(names, names[1:]):
+    for before, after in itertools.pairwise(names):
         moved = [key for key in recipe_keys if value(configs[before], key) != value(configs[after], key)]
         assert moved, f"lever {after!r} changes nothing on {before!r}"
     assert value(configs["baseline"], "teachers") == ["pyiqa:piqe", "pyiqa:entropy"]
